@@ -1,0 +1,9 @@
+"""`newsmon bench ...`: each benchmark module exposes a typer `command`; they are mounted here."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+# Mounted as they land: app.command("pipeline")(bench.pipeline.command), "extract", "alerts".

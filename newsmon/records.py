@@ -8,7 +8,7 @@ Failures anywhere become a `DeadLetter` (topic `dead-letter`). Rule matches beco
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, timezone
+from datetime import date as Date, datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -82,7 +82,7 @@ class ExtractedEvent(BaseModel):
     actors: list[Entity] = Field(default_factory=list)
     targets: list[Entity] = Field(default_factory=list)
     location: Place | None = None
-    date: date | None = None
+    date: Date | None = None
     countries: list[str] = Field(default_factory=list)
 
 

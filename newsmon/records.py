@@ -205,3 +205,16 @@ class Alert(BaseModel):
     destinations: list[str] = Field(default_factory=list)
     message: str = ""
     timestamp: datetime = Field(default_factory=utcnow)
+
+
+class Sighting(BaseModel):
+    """A later sighting of an already-seen statement in another outlet (topic `sightings`).
+
+    The sink adds `source` to the first statement's `sources` and recounts `source_count`.
+    """
+
+    statement_id: str
+    source: str
+    url: str
+    article_id: str
+    timestamp: datetime = Field(default_factory=utcnow)

@@ -9,7 +9,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from newsmon.settings import Settings
 
-STREAMS = ("raw", "articles", "statements", "events", "alerts", "dead-letter")
+STREAMS = ("raw", "articles", "statements", "events", "alerts", "sightings", "dead-letter")
 
 
 def topic_names(settings: Settings) -> list[str]:

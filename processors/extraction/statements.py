@@ -1,0 +1,498 @@
+"""Statements: who said what, from direct quotes and reported speech (spaCy component `newsmon_statements`).
+
+The component reads the parse (dependencies, lemmas) and sets `doc._.statements`, a list of
+`StatementSpan`s in text order. It finds the speaker *mention* as it stands in the text ("he",
+"the Russian president"); resolving mentions to canonical entities is done downstream.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from spacy.language import Language
+from spacy.tokens import Doc, Span, Token
+
+from newsmon.records import ExtractedStatement, Speaker
+from newsmon.records import Span as RecordSpan
+
+__all__ = ["StatementSpan", "StatementFinder", "DATA_DIR", "load_cues", "to_records"]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+if not Doc.has_extension("statements"):
+    Doc.set_extension("statements", default=None)
+
+
+@dataclass(frozen=True)
+class StatementSpan:
+    """One statement found in a Doc.
+
+    `content` is the (start, end) character range of what was said; for a quote split around its
+    attribution or running over several paragraphs, `pieces` holds the quoted parts and `content`
+    covers them all. `speaker` is the mention as it stands in the text (carried over from the previous
+    quote for a continuation), `cue` the attribution verb or phrase, `via` the outlet it came through
+    ("IRNA" in "X was quoted by IRNA as saying"), `addressee` whom it was said to.
+    """
+
+    content: tuple[int, int]
+    kind: Literal["direct", "indirect"]
+    speaker: Span | None = None
+    cue: Span | None = None
+    via: Span | None = None
+    addressee: Span | None = None
+    pieces: tuple[tuple[int, int], ...] = ()
+    continued: bool = False  # the speaker was carried over from the previous quote
+    partial: bool = False  # a quoted phrase inside a reported sentence ("he was "optimistic"")
+
+    def text(self, doc: Doc) -> str:
+        """The content text; the pieces joined by a space when the quote was split."""
+        pieces = self.pieces or (self.content,)
+        return " ".join(doc.text[s:e] for s, e in pieces)
+
+
+@dataclass(frozen=True)
+class Cues:
+    """The attribution lexicon (see data/cues.yaml)."""
+
+    verbs: frozenset[str]
+    quote_verbs: frozenset[str]
+    passive_quote_verbs: frozenset[str]
+    source_preps: frozenset[str]
+    nouns: frozenset[str]
+    open_quotes: frozenset[str]
+    close_quotes: frozenset[str]
+
+
+@lru_cache(maxsize=8)
+def load_cues(path: str | Path) -> Cues:
+    """Read a cues file (YAML); relative paths are looked up in the component's data directory."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = DATA_DIR / p
+    raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    return Cues(**{k: frozenset(str(v).lower() if k not in ("open_quotes", "close_quotes") else str(v)
+                                for v in raw.get(k, [])) for k in Cues.__dataclass_fields__})
+
+
+@Language.factory(
+    "newsmon_statements",
+    default_config={"cues_file": "cues.yaml", "max_quote_chars": 4000, "max_cue_distance": 40,
+                    "min_unattributed_words": 6, "partial_quotes": True, "reported_speech": True},
+)
+def make_statement_finder(nlp: Language, name: str, cues_file: str, max_quote_chars: int, max_cue_distance: int,
+                          min_unattributed_words: int, partial_quotes: bool, reported_speech: bool) -> StatementFinder:
+    return StatementFinder(load_cues(cues_file), max_quote_chars=max_quote_chars, max_cue_distance=max_cue_distance,
+                           min_unattributed_words=min_unattributed_words, partial_quotes=partial_quotes,
+                           reported_speech=reported_speech)
+
+
+@dataclass
+class _Quote:
+    """A run of quoted text: one or more segments (several when it runs over paragraphs or is split)."""
+
+    segments: list[tuple[int, int, int, int]]  # (open mark, content start, content end, close mark end)
+    closed: bool
+    cue: Token | None = None
+    roles: tuple[Span | None, Span | None, Span | None] = (None, None, None)  # speaker, via, addressee
+    partial: bool = False
+    continued: bool = False
+
+    @property
+    def start(self) -> int:
+        return self.segments[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.segments[-1][3]
+
+
+@dataclass
+class StatementFinder:
+    """Finds direct quotes and reported speech in a parsed Doc (the `newsmon_statements` component)."""
+
+    cues: Cues
+    max_quote_chars: int = 4000
+    max_cue_distance: int = 40
+    min_unattributed_words: int = 6
+    partial_quotes: bool = True
+    reported_speech: bool = True
+    _quote_re: re.Pattern = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        marks = "".join(sorted(self.cues.open_quotes | self.cues.close_quotes))
+        self._quote_re = re.compile(f"[{re.escape(marks)}]")
+
+    def __call__(self, doc: Doc) -> Doc:
+        quotes = self.find_quotes(doc.text)
+        statements = self._direct(doc, quotes)
+        if self.reported_speech:
+            statements += self._reported(doc, quotes, statements)
+        doc._.statements = sorted(statements, key=lambda s: s.content)
+        return doc
+
+    # --- quotes -------------------------------------------------------------------------------------
+
+    def find_quotes(self, text: str) -> list[_Quote]:
+        """Quoted runs of `text`, paragraph by paragraph; an unclosed quote runs to the paragraph end and
+        continues into the next paragraph when that one opens with a quotation mark."""
+        opens, closes = self.cues.open_quotes, self.cues.close_quotes
+        quotes: list[_Quote] = []
+        for para in re.finditer(r"[^\n]+", text):
+            open_at: int | None = None
+            for m in self._quote_re.finditer(text, para.start(), para.end()):
+                ch, pos = m.group(), m.start()
+                before = text[pos - 1] if pos > para.start() else " "
+                after = text[pos + 1] if pos + 1 < para.end() else " "
+                if open_at is None:
+                    if ch in opens or (not before.isalnum() and after.isalnum()):
+                        open_at = pos
+                elif ch in closes:
+                    if ch in opens and ch != '"' and before.isspace() and after.isalnum():
+                        # an opening mark inside an open quote: the first one was never closed
+                        self._add(quotes, text, open_at, pos, closed=False)
+                        open_at = pos
+                        continue
+                    self._add(quotes, text, open_at, pos + 1, closed=True)
+                    open_at = None
+            if open_at is not None:
+                self._add(quotes, text, open_at, para.end(), closed=False)
+        return quotes
+
+    def _add(self, quotes: list[_Quote], text: str, open_at: int, end: int, closed: bool) -> None:
+        inner_end = end - 1 if closed else end
+        s, e = open_at + 1, inner_end
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and (text[e - 1].isspace() or text[e - 1] in ",;:"):
+            e -= 1
+        if e <= s or e - s > self.max_quote_chars:
+            return
+        seg = (open_at, s, e, end)
+        prev = quotes[-1] if quotes else None
+        if prev is not None and not prev.closed and text[prev.end:open_at].strip() == "" and "\n" in text[prev.end:open_at]:
+            prev.segments.append(seg)  # a quote running over paragraphs
+            prev.closed = closed
+            return
+        quotes.append(_Quote([seg], closed))
+
+    # --- direct speech ------------------------------------------------------------------------------
+
+    def _direct(self, doc: Doc, quotes: list[_Quote]) -> list[StatementSpan]:
+        text = doc.text
+        for q in quotes:
+            q.partial = self._is_partial(text, q)
+            q.cue = self._quote_cue(doc, q)
+            if q.cue is not None:
+                q.roles = self.roles(q.cue)
+        quotes = self._merge_split(text, quotes)
+        out: list[StatementSpan] = []
+        prev: _Quote | None = None
+        prev_anchor = 0
+        for q in quotes:
+            if q.cue is None and not q.partial and prev is not None and prev.roles[0] is not None \
+                    and self._continues(text, prev_anchor, q.start):
+                q.roles, q.continued = prev.roles, True
+            if q.cue is None and not q.continued:
+                words = sum(len(text[s:e].split()) for _, s, e, _ in q.segments)
+                if q.partial or words < self.min_unattributed_words:
+                    continue
+            if q.partial and (not self.partial_quotes or q.cue is None):
+                continue
+            speaker, via, addressee = q.roles
+            pieces = tuple((s, e) for _, s, e, _ in q.segments)
+            out.append(StatementSpan(content=(pieces[0][0], pieces[-1][1]), kind="direct", speaker=speaker,
+                                     cue=self._cue_span(q.cue) if q.cue is not None else None, via=via,
+                                     addressee=addressee, pieces=pieces if len(pieces) > 1 else (),
+                                     continued=q.continued, partial=q.partial))
+            prev = q
+            anchors = [q.end] + [sp.end_char for sp in q.roles if sp is not None]
+            if q.cue is not None:
+                anchors.append(q.cue.idx + len(q.cue))
+            prev_anchor = max(anchors)
+        return out
+
+    @staticmethod
+    def _is_partial(text: str, q: _Quote) -> bool:
+        """A quoted phrase inside a sentence: a word right before the opening mark and no sentence end inside."""
+        i = q.start - 1
+        while i >= 0 and text[i] == " ":
+            i -= 1
+        if i < 0 or text[i] == "\n" or not text[i].isalnum():
+            return False
+        inner = text[q.segments[0][1]:q.segments[-1][2]]
+        word_before = text[max(0, i - 5):i + 1].split()[-1].lower() if text[max(0, i - 5):i + 1].split() else ""
+        if word_before in ("that", "said", "says", "added", "told", "wrote"):
+            return False
+        return not re.search(r"[.!?]\W*$", inner)
+
+    def _quote_cue(self, doc: Doc, q: _Quote) -> Token | None:
+        """The cue governing a quote: an ancestor of the quote's words or a dependent clause next to it."""
+        spans = [doc.char_span(o, c, alignment_mode="expand") for o, _, _, c in q.segments]
+        inside = {t.i for sp in spans if sp is not None for t in sp}
+        if not inside:
+            return None
+        lo, hi = min(inside), max(inside)
+        best: tuple[int, Token] | None = None
+        for i in inside:
+            t = doc[i]
+            cands: list[Token] = []
+            if t.head.i not in inside:
+                for a in [t.head, *t.head.ancestors]:
+                    if a.i not in inside and self.is_cue(a):
+                        cands.append(a)
+                        break
+            cands += [c for c in t.children if c.i not in inside and c.dep_ in ("parataxis", "ccomp", "advcl")
+                      and self.is_cue(c)]
+            for c in cands:
+                dist = lo - c.i if c.i < lo else c.i - hi
+                if dist <= self.max_cue_distance and doc.text.count("\n", min(c.idx, q.start), max(c.idx, q.end)) \
+                        <= doc.text.count("\n", q.start, q.end) and (best is None or dist < best[0]):
+                    best = (dist, c)
+        if best is None:
+            best = self._window_cue(doc, q, hi)
+        return best[1] if best else None
+
+    def _window_cue(self, doc: Doc, q: _Quote, hi: int) -> tuple[int, Token] | None:
+        """Fallback when the parse does not link quote and cue: `"...," said X` / `"...," X said` right after."""
+        for j in range(hi + 1, min(hi + 8, len(doc))):
+            t = doc[j]
+            if t.text in ".!?\n" or self._quote_re.match(t.text) or "\n" in t.text:
+                return None
+            if self.is_cue(t) and t.pos_ in ("VERB", "AUX"):
+                return (j - hi, t)
+        return None
+
+    def _merge_split(self, text: str, quotes: list[_Quote]) -> list[_Quote]:
+        """`"A," he said, "B."`: B takes A's cue and both become one statement."""
+        out: list[_Quote] = []
+        for q in quotes:
+            prev = out[-1] if out else None
+            if prev is not None and prev.cue is not None and prev.closed and not q.partial and not prev.partial:
+                gap = text[prev.end:q.start]
+                same_cue = q.cue is not None and q.cue.i == prev.cue.i
+                if "\n" not in gap and (same_cue or (q.cue is None and prev.end <= prev.cue.idx < q.start
+                                                     and re.search(r"[,:]\s*$", gap))):
+                    prev.segments += q.segments
+                    prev.closed = q.closed
+                    continue
+            out.append(q)
+        return out
+
+    @staticmethod
+    def _continues(text: str, anchor: int, start: int) -> bool:
+        """Whether a quote starting at `start` continues the statement whose last part ends at `anchor`."""
+        gap = text[anchor:start]
+        return len(gap) < 300 and len(re.findall(r"[.!?][\"'”’)]*\s", gap + " ")) <= 1 and gap.count("\n") <= 2
+
+    # --- reported speech ----------------------------------------------------------------------------
+
+    def _reported(self, doc: Doc, quotes: list[_Quote], direct: list[StatementSpan]) -> list[StatementSpan]:
+        quoted = [(s, e) for q in quotes for _, s, e, _ in q.segments if not q.partial]
+        used = {st.cue.start for st in direct if st.cue is not None and not st.partial}
+        out: list[StatementSpan] = []
+        for t in doc:
+            if t.i in used or not self.is_cue(t) or _inside(t.idx, quoted):
+                continue
+            content = self.content_of(t)
+            if content is None:
+                continue
+            s, e = content
+            covered = sum(max(0, min(e, qe) - max(s, qs)) for qs, qe in quoted)
+            if covered >= 0.5 * (e - s):
+                continue
+            speaker, via, addressee = self.roles(t)
+            out.append(StatementSpan(content=(s, e), kind="indirect", speaker=speaker, cue=self._cue_span(t),
+                                     via=via, addressee=addressee))
+        return out
+
+    def content_of(self, cue: Token) -> tuple[int, int] | None:
+        """The character range of what a cue reports: its clausal complement, the clause around
+        "according to X", or the main clause a parenthetical `X said` interrupts."""
+        doc = cue.doc
+        if cue.lower_ in self.cues.source_preps:
+            head = cue.head
+            lo, hi = self._source_phrase_range(cue)
+            drop = set(range(min(lo, cue.left_edge.i), max(hi, cue.right_edge.i + 1)))
+            toks = [t for t in head.subtree if t.i not in drop]
+            return _char_range(toks, doc)
+        comps = [c for c in cue.children if c.dep_ == "ccomp"]
+        if comps:
+            c = comps[0] if len(comps) == 1 else max(comps, key=lambda c: len(list(c.subtree)))
+            return _char_range(list(c.subtree), doc)
+        if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
+                                       and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
+            drop = set(range(cue.left_edge.i, cue.right_edge.i + 1))
+            toks = [t for t in cue.head.subtree if t.i not in drop and t.i < cue.left_edge.i]
+            return _char_range(toks, doc)
+        return None
+
+    # --- roles --------------------------------------------------------------------------------------
+
+    def is_cue(self, t: Token) -> bool:
+        if t.lower_ in self.cues.source_preps:
+            return any(c.lower_ == "to" for c in t.children)
+        return t.pos_ in ("VERB", "AUX") and t.lemma_.lower() in self.cues.verbs | self.cues.quote_verbs
+
+    def roles(self, cue: Token) -> tuple[Span | None, Span | None, Span | None]:
+        """(speaker, via, addressee) mentions of a cue."""
+        if cue.lower_ in self.cues.source_preps:
+            lo, hi = self._source_phrase_range(cue)
+            return (_trim(cue.doc, lo, hi) if hi > lo else None, None, None)
+        quoting = self._quoting_verb(cue)
+        if quoting is not None:
+            passive = _child(quoting, "nsubjpass")
+            agent = _child(quoting, "agent") or _child(cue, "agent") or _by_phrase(cue)
+            via = _child(agent, "pobj") if agent is not None else None
+            if passive is not None:
+                return (_phrase(passive), _phrase(via) if via is not None else None, None)
+            obj, subj = _child(quoting, "dobj"), _child(quoting, "nsubj")
+            if obj is not None:
+                return (_phrase(obj), _phrase(subj) if subj is not None else None, None)
+        subj = _subject(cue)
+        addressee = None
+        if cue.lemma_.lower() == "tell":
+            obj = _child(cue, "dobj") or _child(cue, "dative")
+            addressee = _phrase(obj) if obj is not None else None
+        return (_phrase(subj) if subj is not None else None, None, addressee)
+
+    @staticmethod
+    def _source_phrase_range(cue: Token) -> tuple[int, int]:
+        """Token range of X in "according to X": the object phrase, up to the comma when the phrase
+        opens the sentence ("According to Guards chief General Jafari, ...")."""
+        doc = cue.doc
+        to = next((c for c in cue.children if c.lower_ == "to"), None)
+        if to is None:
+            return cue.i + 1, cue.i + 1
+        lo, hi = to.i + 1, to.right_edge.i + 1
+        sent_end = cue.sent.end
+        if cue.i == cue.sent.start or (cue.i > 0 and doc[cue.i - 1].is_punct):
+            j = hi
+            while j < sent_end and j - lo < 25 and doc[j].text not in (",", ";", ":", ".", "—", "–"):
+                j += 1
+            if j < sent_end and doc[j].text == ",":
+                hi = j
+        return lo, hi
+
+    def _quoting_verb(self, cue: Token) -> Token | None:
+        """The verb of "X was quoted (by Y) as saying" / "Y quoted X as saying", if `cue` sits in one."""
+        if cue.lemma_.lower() in self.cues.quote_verbs:
+            return cue
+        t = cue
+        for _ in range(2):
+            if t.dep_ in ("ROOT",) or t.head is t:
+                return None
+            t = t.head
+            if t.lemma_.lower() in self.cues.passive_quote_verbs and t.pos_ in ("VERB", "AUX"):
+                return t
+        return None
+
+    @staticmethod
+    def _cue_span(t: Token) -> Span:
+        doc = t.doc
+        if t.lower_ == "according":
+            to = next((c for c in t.children if c.lower_ == "to"), None)
+            return doc[t.i:(to.i if to is not None else t.i) + 1]
+        prt = [c for c in t.children if c.dep_ == "prt" and c.i == t.i + 1]
+        return doc[t.i:t.i + 1 + len(prt)]
+
+
+# --- dependency helpers -------------------------------------------------------------------------------
+
+def _child(t: Token | None, dep: str) -> Token | None:
+    if t is None:
+        return None
+    return next((c for c in t.children if c.dep_ == dep), None)
+
+
+def _by_phrase(t: Token) -> Token | None:
+    """A `by` phrase under the cue or its `as`: "quoted as saying by IRNA"."""
+    for c in t.subtree:
+        if c.lower_ == "by" and c.dep_ in ("agent", "prep"):
+            return c
+    return None
+
+
+def _has_subject(t: Token) -> bool:
+    return any(c.dep_ in ("nsubj", "nsubjpass") for c in t.children)
+
+
+def _subject(cue: Token) -> Token | None:
+    """The subject of a cue verb, through coordination, relative clauses and control verbs."""
+    t = cue
+    for _ in range(4):
+        subj = next((c for c in t.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+        if subj is not None:
+            if subj.tag_ in ("WP", "WDT") and t.dep_ == "relcl":
+                return t.head
+            return subj
+        if t.dep_ in ("conj", "xcomp", "advcl") and t.head is not t:
+            t = t.head
+            continue
+        if t.dep_ == "relcl":
+            return t.head
+        return None
+    return None
+
+
+def _phrase(t: Token) -> Span:
+    """The noun phrase a token heads, without relative clauses and trailing punctuation."""
+    doc = t.doc
+    start, end = t.left_edge.i, t.right_edge.i + 1
+    for c in t.children:
+        if c.dep_ in ("relcl", "acl") and c.i > t.i:
+            end = min(end, c.left_edge.i)
+    while end + 1 < len(doc) and doc[end].text in ("-", "‐") and not doc[end - 1].whitespace_ \
+            and not doc[end].whitespace_:
+        end += 2  # "Bashar al-Assad" split by the tokenizer
+    for k in range(start, min(t.i, start + 4)):
+        if doc[k].text in ("-", "—", "–") and all(x.is_upper for x in doc[start:k]):
+            start = k + 1  # a dateline: "TEHRAN - Presidents of ..."
+            break
+    return _trim(doc, start, end)
+
+
+def _trim(doc: Doc, start: int, end: int) -> Span:
+    while end > start + 1 and (doc[end - 1].is_punct or doc[end - 1].is_space):
+        end -= 1
+    while start < end - 1 and (doc[start].is_punct or doc[start].is_space):
+        start += 1
+    return doc[start:end]
+
+
+def _char_range(toks: list[Token], doc: Doc) -> tuple[int, int] | None:
+    toks = [t for t in toks if not t.is_space]
+    if not toks:
+        return None
+    toks.sort(key=lambda t: t.i)
+    while toks and toks[-1].is_punct and toks[-1].text not in "”\"')":
+        toks.pop()
+    while toks and toks[0].is_punct and toks[0].text not in "“\"'(":
+        toks.pop(0)
+    if not toks:
+        return None
+    return toks[0].idx, toks[-1].idx + len(toks[-1])
+
+
+def _inside(pos: int, ranges: list[tuple[int, int]]) -> bool:
+    return any(s <= pos < e for s, e in ranges)
+
+
+def to_records(doc: Doc) -> list[ExtractedStatement]:
+    """`doc._.statements` as `ExtractedStatement` records (speaker unresolved, `via` as the mention text)."""
+    out = []
+    for st in doc._.statements or ():
+        s, e = st.content
+        out.append(ExtractedStatement(
+            content=RecordSpan(start=s, end=e, text=st.text(doc)),
+            speaker=Speaker(start=st.speaker.start_char, end=st.speaker.end_char, text=st.speaker.text)
+            if st.speaker is not None else None,
+            cue=RecordSpan(start=st.cue.start_char, end=st.cue.end_char, text=st.cue.text) if st.cue is not None else None,
+            kind=st.kind,
+            via=st.via.text if st.via is not None else None,
+        ))
+    return out

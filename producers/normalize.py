@@ -1,0 +1,163 @@
+"""Feed parsing (feedparser) and normalisation of items into `RawArticle` records."""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import feedparser
+import lxml.html
+from courlan import normalize_url, scrub_url
+from lxml.etree import ParserError
+
+from newsmon.records import RawArticle, stable_id
+from producers.config import FeedConfig
+
+log = logging.getLogger("newsmon.producers")
+
+_BLOCK_TAGS = {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
+               "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "ol", "p", "pre",
+               "section", "table", "tr", "ul"}
+
+
+class MalformedFeed(ValueError):
+    """The document is not a readable RSS/Atom feed; the message says why."""
+
+
+class MalformedEntry(ValueError):
+    """One feed entry cannot become an article; the message says why."""
+
+
+@dataclass
+class FeedItem:
+    """A normalised feed item: the record to publish and the link exactly as the feed gave it."""
+
+    article: RawArticle
+    link: str | None
+
+
+@dataclass
+class Rejected:
+    """A feed entry that was skipped, with the reason and what the entry held."""
+
+    reason: str
+    entry: dict[str, Any]
+
+
+@dataclass
+class ParsedFeed:
+    title: str
+    items: list[FeedItem] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    warning: str | None = None  # feedparser noticed a problem but could still read entries
+
+
+def canonical_url(url: str) -> str:
+    """The link without tracking parameters (utm_*, fbclid, gclid, ...) or fragment, scheme and host in
+    lower case, default port dropped, query parameters sorted."""
+    url = url.strip()
+    parts = urlsplit(scrub_url(url))
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise MalformedEntry(f"link is not an http(s) URL: {url!r}")
+    clean = normalize_url(parts)
+    return urlunsplit(urlsplit(clean)._replace(fragment=""))
+
+
+def html_to_text(html: str | None) -> str:
+    """Plain text of an HTML fragment: one line per block element, whitespace squeezed."""
+    if not html or not html.strip():
+        return ""
+    if "<" in html:
+        try:
+            root = lxml.html.fragment_fromstring(html, create_parent="div")
+        except (ParserError, ValueError):
+            root = None
+        if root is not None:
+            for el in root.iter("script", "style"):
+                el.drop_tree()
+            for el in root.iter(*_BLOCK_TAGS):
+                el.tail = "\n" + (el.tail or "")
+            html = root.text_content()
+    lines = (" ".join(line.split()) for line in html.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def parse_feed(content: bytes, feed: FeedConfig, url: str | None = None, content_type: str = "") -> ParsedFeed:
+    """Parse a fetched feed document into items; a single bad entry is rejected, the rest still flows.
+
+    Raises `MalformedFeed` when the document cannot be read as a feed at all.
+    """
+    headers = {"content-location": url or feed.url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(content, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+    problem = _bozo_reason(parsed)
+    if not parsed.entries and (problem or not parsed.version):
+        raise MalformedFeed(problem or "not an RSS or Atom document")
+    result = ParsedFeed(title=html_to_text(parsed.feed.get("title", "")), warning=problem)
+    for entry in parsed.entries:
+        try:
+            result.items.append(normalize_entry(entry, feed))
+        except MalformedEntry as exc:
+            result.rejected.append(Rejected(str(exc), _plain(entry)))
+    return result
+
+
+def normalize_entry(entry: Any, feed: FeedConfig) -> FeedItem:
+    """One feedparser entry as a `RawArticle` (id = stable id of the canonical link, else of the guid)."""
+    link = (entry.get("link") or "").strip() or None
+    guid = (entry.get("id") or "").strip() or None
+    if link is None and guid is None:
+        raise MalformedEntry(f"entry {_label(entry)!r} has neither link nor guid")
+    url = canonical_url(link) if link else guid
+    title = html_to_text(entry.get("title"))
+    summary = html_to_text(entry.get("summary"))
+    contents = [html_to_text(c.get("value")) for c in entry.get("content") or []]
+    content = max(contents, key=len, default="")
+    if not (title or summary or content or link):
+        raise MalformedEntry(f"entry {guid!r} has no title, text or link")
+    body = content if len(content) >= len(summary) else summary
+    # Long text is the article (some feeds put it all in <description>); short text is a summary.
+    source = "none" if not body else "feed" if len(body) >= feed.full_text_min_chars else "summary"
+    return FeedItem(
+        article=RawArticle(
+            id=stable_id(url), feed=feed.name, url=url, guid=guid, title=title, summary=summary,
+            content=body, content_source=source,
+            language=feed.language, published=published_utc(entry), tags=list(feed.tags),
+        ),
+        link=link,
+    )
+
+
+def published_utc(entry: Any) -> datetime | None:
+    """Publication time in UTC (published, else updated, else created); None when the feed gives none."""
+    for key in ("published", "updated", "created"):
+        parsed = entry.get(f"{key}_parsed")
+        if parsed:
+            return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc)
+        if entry.get(key):
+            log.info("entry %r: unreadable %s date %r", _label(entry), key, entry.get(key))
+    return None
+
+
+def _bozo_reason(parsed: Any) -> str | None:
+    if not parsed.get("bozo"):
+        return None
+    exc = parsed.get("bozo_exception")
+    if isinstance(exc, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)):
+        return None  # a wrong or missing Content-Type header; feedparser read the document all the same
+    return f"{type(exc).__name__}: {exc}" if exc else "malformed document"
+
+
+def _label(entry: Any) -> str:
+    return entry.get("title") or entry.get("id") or entry.get("link") or "(untitled)"
+
+
+def _plain(entry: Any) -> dict[str, Any]:
+    """The entry's readable fields (for the dead-letter record)."""
+    keys = ("title", "link", "id", "published", "updated", "summary")
+    return {k: str(entry.get(k)) for k in keys if entry.get(k)}

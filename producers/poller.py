@@ -1,0 +1,305 @@
+"""The polling loop: every feed concurrently, per-feed interval with jitter, exponential backoff on failure.
+
+`poll_once(settings, feeds)` polls each feed once and reports; `run(settings, feeds, stop_event)` polls
+until the event is set (usable from a thread or the CLI). Both go through `Poller.poll_feed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from kafka.errors import KafkaError
+
+from newsmon.records import DeadLetter, RawArticle, stable_id
+from newsmon.settings import Settings
+from producers.config import FeedConfig
+from producers.fetch import FEED_ACCEPT, FetchError, fetch, make_client
+from producers.normalize import FeedItem, MalformedFeed, ParsedFeed, Rejected, parse_feed
+from producers.pages import with_page_text
+from producers.publish import Publisher
+from producers.seen import SeenStore
+
+log = logging.getLogger("newsmon.producers")
+
+DEAD_LETTER_DOC_CHARS = 4000  # how much of a malformed document goes into its dead-letter record
+STOP_GRACE_S = 5.0  # on stop, polls in progress get this long to finish before they are cancelled
+
+
+@dataclass
+class FeedReport:
+    """What one poll of one feed did."""
+
+    feed: str
+    published: int = 0  # new articles acknowledged by the broker
+    seen: int = 0  # skipped: already published
+    rejected: int = 0  # malformed entries, sent to the dead-letter topic
+    not_modified: bool = False  # HTTP 304: nothing new since the last poll
+    error: str | None = None  # e.g. "unreachable (connection refused: ...)"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def describe(self) -> str:
+        if self.error:
+            return self.error
+        if self.not_modified:
+            return "not modified"
+        text = f"{self.published} new, {self.seen} already seen"
+        return text + (f", {self.rejected} malformed entries" if self.rejected else "")
+
+
+@dataclass
+class PollReport:
+    """One poll of every feed."""
+
+    feeds: dict[str, FeedReport] = field(default_factory=dict)
+
+    @property
+    def published(self) -> int:
+        return sum(r.published for r in self.feeds.values())
+
+    @property
+    def seen(self) -> int:
+        return sum(r.seen for r in self.feeds.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(r.rejected for r in self.feeds.values())
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {name: r.error for name, r in self.feeds.items() if r.error}
+
+
+def backoff_s(feed: FeedConfig, failures: int) -> float:
+    """Wait after `failures` consecutive failures (without jitter): retry_base_s doubling, capped at retry_max_s."""
+    if failures <= 0:
+        return feed.interval_s
+    return min(feed.retry_max_s, feed.retry_base_s * 2 ** min(failures - 1, 32))
+
+
+def next_wait_s(feed: FeedConfig, failures: int, rng: random.Random | None = None) -> float:
+    """Seconds until the next poll: the interval (or the backoff after failures), jittered by ±`feed.jitter`."""
+    base = backoff_s(feed, failures)
+    return base * (1 + (rng or random).uniform(-feed.jitter, feed.jitter))
+
+
+def human_s(seconds: float) -> str:
+    """`40s`, `12m`, `1h05m`."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{round(s / 60)}m"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+class Poller:
+    """Polls feeds and publishes their new items; owns the HTTP client, Kafka publisher and seen store."""
+
+    def __init__(self, settings: Settings, publisher: Publisher | None = None, seen: SeenStore | None = None,
+                 client: httpx.AsyncClient | None = None):
+        self.settings = settings
+        self.publisher = publisher or Publisher(settings)  # first: raises KafkaError if no broker answers
+        self.seen = seen or SeenStore.in_dir(settings.data_dir)
+        self.client = client or make_client(settings)
+        self._owned = (publisher is None, seen is None, client is None)
+        self._slots = asyncio.Semaphore(max(settings.max_concurrent_fetches, 1))
+        self._in_flight: set[str] = set()  # ids being published right now (the same story in two feeds)
+
+    async def aclose(self) -> None:
+        own_publisher, own_seen, own_client = self._owned
+        if own_client:
+            await self.client.aclose()
+        if own_publisher:
+            await asyncio.to_thread(self.publisher.close)
+        if own_seen:
+            self.seen.close()
+
+    async def __aenter__(self) -> "Poller":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def poll_all(self, feeds: Sequence[FeedConfig]) -> PollReport:
+        """Poll every feed once, concurrently."""
+        reports = await asyncio.gather(*(self.poll_feed(f) for f in feeds))
+        return PollReport({r.feed: r for r in reports})
+
+    async def poll_feed(self, feed: FeedConfig) -> FeedReport:
+        """Fetch, parse and publish one feed; never raises for feed problems (they are in the report)."""
+        report = FeedReport(feed.name)
+        validators = self.seen.validators(feed.name, feed.url)
+        try:
+            async with self._slots:
+                result = await fetch(self.client, feed.url, self.settings, validators, accept=FEED_ACCEPT)
+        except FetchError as exc:
+            report.error = f"{exc.kind} ({exc.reason})"
+            return report
+        if result.not_modified:
+            report.not_modified = True
+            return report
+        try:
+            parsed = await asyncio.to_thread(parse_feed, result.content or b"", feed, result.url, result.content_type)
+        except MalformedFeed as exc:
+            report.error = f"malformed feed ({exc})"
+            await self._dead_letter_feed(feed, result.content or b"", str(exc))
+            return report
+        if parsed.warning:
+            log.info("feed %s: read despite a problem in the document (%s)", feed.name, parsed.warning)
+        report.rejected = await self._dead_letter_entries(feed, parsed.rejected)
+        complete = await self._publish_new(feed, parsed, report)
+        if complete:
+            self.seen.set_validators(feed.name, feed.url, result.validators)
+        return report
+
+    async def _publish_new(self, feed: FeedConfig, parsed: ParsedFeed, report: FeedReport) -> bool:
+        """Publish the feed's unseen items; True when every one was acknowledged."""
+        items = list({item.article.id: item for item in parsed.items}.values())
+        unseen = self.seen.unseen(i.article.id for i in items)
+        new = [i for i in items if i.article.id in unseen and i.article.id not in self._in_flight]
+        report.seen = len(items) - len(new)
+        if not new:
+            return True
+        ids = {i.article.id for i in new}
+        self._in_flight |= ids
+        try:
+            articles = await asyncio.gather(*(self._complete(i, feed) for i in new))
+            try:
+                result = await asyncio.to_thread(self.publisher.publish, articles)
+            except KafkaError as exc:
+                report.error = f"publish failed ({type(exc).__name__}: {exc})"
+                return False
+            acked = set(result.acked)
+            self.seen.mark_seen((a.id, a.feed, a.url) for a in articles if a.id in acked)
+        finally:
+            self._in_flight -= ids
+        report.published = len(result.acked)
+        if result.failed:
+            first = next(iter(result.failed.values()))
+            report.error = f"publish failed for {len(result.failed)} of {len(articles)} items ({first})"
+            return False
+        return True
+
+    async def _complete(self, item: FeedItem, feed: FeedConfig) -> RawArticle:
+        async with self._slots:
+            return await with_page_text(self.client, item, feed, self.settings)
+
+    async def _dead_letter_feed(self, feed: FeedConfig, content: bytes, reason: str) -> None:
+        """One dead letter per distinct malformed document (not one per poll)."""
+        letter_id = stable_id("malformed-feed", feed.name, hashlib.sha1(content).hexdigest())
+        if not self.seen.unseen([letter_id]):
+            return
+        doc = content[:DEAD_LETTER_DOC_CHARS].decode("utf-8", errors="replace")
+        letter = DeadLetter(stage="produce", error=f"feed {feed.name}: malformed feed: {reason}",
+                            error_type="MalformedFeed", key=feed.name,
+                            payload={"feed": feed.name, "url": feed.url, "document": doc,
+                                     "document_bytes": len(content)})
+        if await asyncio.to_thread(self.publisher.dead_letter, letter):
+            self.seen.mark_seen([(letter_id, feed.name, feed.url)])
+
+    async def _dead_letter_entries(self, feed: FeedConfig, rejected: list[Rejected]) -> int:
+        """Dead-letter each malformed entry once; returns how many entries were rejected in this poll."""
+        for r in rejected:
+            letter_id = stable_id("malformed-entry", feed.name, json.dumps(r.entry, sort_keys=True))
+            if not self.seen.unseen([letter_id]):
+                continue
+            log.warning("feed %s: entry skipped (%s)", feed.name, r.reason)
+            letter = DeadLetter(stage="produce", error=f"feed {feed.name}: {r.reason}", error_type="MalformedEntry",
+                                key=feed.name, payload={"feed": feed.name, "url": feed.url, "entry": r.entry})
+            if await asyncio.to_thread(self.publisher.dead_letter, letter):
+                self.seen.mark_seen([(letter_id, feed.name, feed.url)])
+        return len(rejected)
+
+
+def poll_once(settings: Settings, feeds: Sequence[FeedConfig]) -> PollReport:
+    """Poll every feed once, publish what is new, log one line per feed and return the report."""
+    return asyncio.run(_poll_once(settings, feeds))
+
+
+async def _poll_once(settings: Settings, feeds: Sequence[FeedConfig]) -> PollReport:
+    async with Poller(settings) as poller:
+        report = await poller.poll_all(feeds)
+    for r in report.feeds.values():
+        (log.warning if r.error else log.info)("feed %s: %s", r.feed, r.describe())
+    return report
+
+
+def run(settings: Settings, feeds: Sequence[FeedConfig], stop_event: threading.Event | None = None) -> None:
+    """Poll `feeds` until `stop_event` is set (or forever); each feed on its own jittered schedule."""
+    asyncio.run(run_async(settings, feeds, stop_event or threading.Event()))
+
+
+async def run_async(settings: Settings, feeds: Sequence[FeedConfig], stop_event: threading.Event) -> None:
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch(stop_event, stop))
+    try:
+        poller = await _start_poller(settings, stop)
+        if poller is None:
+            return
+        async with poller:
+            log.info("polling %d feeds into %s", len(feeds), settings.topic("raw"))
+            tasks = [asyncio.create_task(_feed_loop(poller, f, stop)) for f in feeds]
+            await stop.wait()
+            done, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S) if tasks else (set(), set())
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        watcher.cancel()
+
+
+async def _watch(stop_event: threading.Event, stop: asyncio.Event) -> None:
+    while not stop_event.is_set():
+        await asyncio.sleep(0.2)
+    stop.set()
+
+
+async def _start_poller(settings: Settings, stop: asyncio.Event) -> Poller | None:
+    """The poller, once the broker answers (retrying with backoff, logging why); None if stopped first."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            return await asyncio.to_thread(Poller, settings)
+        except KafkaError as exc:
+            failures += 1
+            wait = min(60.0, 2.0 * 2 ** (failures - 1))
+            log.error("broker %s: unreachable (%s: %s), retry in %s", settings.kafka_bootstrap_servers,
+                      type(exc).__name__, exc, human_s(wait))
+            await _sleep_unless(stop, wait)
+    return None
+
+
+async def _feed_loop(poller: Poller, feed: FeedConfig, stop: asyncio.Event) -> None:
+    failures = 0
+    await _sleep_unless(stop, random.uniform(0, min(2.0, feed.interval_s)))  # spread the first polls a little
+    while not stop.is_set():
+        try:
+            report = await poller.poll_feed(feed)
+        except Exception as exc:  # a bug must not stop the other feeds; it is logged with its traceback
+            log.exception("feed %s: poll failed", feed.name)
+            report = FeedReport(feed.name, error=f"internal error ({type(exc).__name__}: {exc})")
+        failures = failures + 1 if report.error else 0
+        wait = next_wait_s(feed, failures)
+        if report.error:
+            log.warning("feed %s: %s, retry in %s", feed.name, report.error, human_s(wait))
+        else:
+            log.info("feed %s: %s, next poll in %s", feed.name, report.describe(), human_s(wait))
+        await _sleep_unless(stop, wait)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass

@@ -1,0 +1,85 @@
+"""Publishing to Kafka (kafka-python): raw articles keyed by article id, dead letters with their reason."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from newsmon.records import DeadLetter, RawArticle
+from newsmon.settings import Settings
+
+log = logging.getLogger("newsmon.producers")
+
+
+@dataclass
+class PublishResult:
+    """Which articles the broker acknowledged, and why the others were not."""
+
+    acked: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def make_producer(settings: Settings, **overrides) -> KafkaProducer:
+    """A KafkaProducer that waits for all in-sync replicas, retries, and is idempotent (no duplicates on retry)."""
+    config = dict(
+        bootstrap_servers=settings.kafka_bootstrap_servers or "127.0.0.1:9092",
+        client_id="newsmon-producer",
+        acks="all",
+        retries=5,
+        enable_idempotence=True,
+        linger_ms=5,
+        max_block_ms=15_000,
+        request_timeout_ms=10_000,
+        delivery_timeout_ms=30_000,
+    )
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+class Publisher:
+    """Sends records to the `raw` and `dead-letter` topics and reports what was acknowledged."""
+
+    def __init__(self, settings: Settings, producer: KafkaProducer | None = None):
+        self.settings = settings
+        self.producer = producer or make_producer(settings)
+        self.raw_topic = settings.topic("raw")
+        self.dead_letter_topic = settings.topic("dead-letter")
+
+    def publish(self, articles: Sequence[RawArticle], timeout_s: float = 30.0) -> PublishResult:
+        """Send `articles` (key = article id) and wait until the broker acknowledged them or `timeout_s` passed."""
+        result = PublishResult()
+        futures = {}
+        for article in articles:
+            try:
+                futures[article.id] = self.producer.send(self.raw_topic, key=article.id.encode(),
+                                                         value=article.model_dump_json().encode())
+            except KafkaError as exc:
+                result.failed[article.id] = f"{type(exc).__name__}: {exc}"
+        if futures:
+            self.producer.flush(timeout_s)
+        for article_id, future in futures.items():
+            if future.is_done and future.succeeded():
+                result.acked.append(article_id)
+            elif future.is_done:
+                result.failed[article_id] = f"{type(future.exception).__name__}: {future.exception}"
+            else:
+                result.failed[article_id] = f"not acknowledged within {timeout_s:g}s"
+        return result
+
+    def dead_letter(self, letter: DeadLetter, timeout_s: float = 10.0) -> bool:
+        """Send a dead-letter record; returns whether the broker acknowledged it (a failure is logged)."""
+        try:
+            future = self.producer.send(self.dead_letter_topic, key=(letter.key or "").encode() or None,
+                                        value=letter.model_dump_json().encode())
+            future.get(timeout_s)
+            return True
+        except KafkaError as exc:
+            log.error("dead letter not delivered (%s: %s): %s", type(exc).__name__, exc, letter.error)
+            return False
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self.producer.close(timeout_s)

@@ -1,0 +1,650 @@
+"""Lucene query-string rules compiled into predicates over record dicts, with Elasticsearch semantics.
+
+A query is parsed once with luqum and compiled into a `Query`: a predicate over a `Doc` (a record
+dict plus lazily built per-field values) and a set of *anchors* (tokens or keyword values at least
+one of which a record must carry to match) that lets a `RuleSet` skip most rules cheaply.
+
+Meaning, as Elasticsearch's `query_string` gives it on the index templates in `sinks/templates/`:
+
+* `text` fields are analysed with the standard analyser (Unicode word tokens, lowercased); a term
+  matches a token, a phrase matches consecutive tokens of one value, a term that analyses into
+  several tokens matches any of them (default operator OR); wildcards `*`/`?` match one token,
+  case-insensitively.
+* `keyword` fields match the whole value exactly (case-sensitive), wildcards over the whole value;
+  values longer than the mapping's `ignore_above` are not indexed and never match.
+* numbers, dates and booleans match by value; ranges `[a TO b]`, `{a TO b}`, `>a`, `<=b` on numbers,
+  dates (with date math: `now-7d/d`, `2017-01-01||+1M`; a bare date is the whole day, rounded as
+  Elasticsearch rounds `gt`/`gte`/`lt`/`lte`), keywords (by code point) and text tokens.
+* a bare term or phrase searches every field (`default_field: *`, as Elasticsearch and Kibana do by
+  default) leniently: a field whose type cannot hold the value is skipped.
+* `AND`/`OR`/`NOT`/`+`/`-` combine like Lucene's classic parser (a clause list of MUST/SHOULD/
+  MUST_NOT clauses; a list with only negative clauses matches everything else), default operator OR;
+  `field:(a OR b)` groups; `_exists_:field` and `field:*` test presence; boosts are ignored.
+
+Fuzzy (`~`), proximity (`"a b"~2`) and regular-expression (`/re/`) queries are refused, as are
+unknown fields and values that the field's type cannot hold (Elasticsearch would fail the search).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from luqum import tree
+from luqum.exceptions import ParseError
+from luqum.parser import parser
+
+from newsmon.settings import PACKAGE_ROOT
+
+__all__ = ["QueryError", "FieldInfo", "Doc", "Query", "compile_query", "fields_for", "analyze", "KINDS"]
+
+KINDS = ("statements", "events", "articles")
+TEMPLATES_DIR = PACKAGE_ROOT / "sinks" / "templates"
+NUMERIC = {"integer", "long", "short", "byte", "float", "double", "half_float", "scaled_float", "unsigned_long"}
+KEYWORD = {"keyword", "constant_keyword", "wildcard"}
+
+
+class QueryError(ValueError):
+    """A query that cannot be parsed or evaluated; `position` is the 0-based character offset."""
+
+    def __init__(self, message: str, position: int):
+        super().__init__(f"{message} (at position {position})")
+        self.message = message
+        self.position = position
+
+
+# --- fields -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A searchable field: its name, the record path it reads, its mapping type."""
+
+    name: str
+    source: tuple[str, ...]
+    type: str
+    ignore_above: int | None = None
+
+
+def _walk_mapping(props: dict, prefix: str, source: tuple[str, ...]) -> Iterator[FieldInfo]:
+    for key, spec in props.items():
+        name = f"{prefix}{key}"
+        path = (*source, key)
+        if "properties" in spec:
+            yield from _walk_mapping(spec["properties"], f"{name}.", path)
+            continue
+        if spec.get("enabled") is False or spec.get("index") is False:
+            continue
+        ftype = spec.get("type", "object")
+        if ftype == "object":
+            continue
+        yield FieldInfo(name, path, ftype, spec.get("ignore_above"))
+        for sub, subspec in spec.get("fields", {}).items():
+            yield FieldInfo(f"{name}.{sub}", path, subspec.get("type", "keyword"), subspec.get("ignore_above"))
+
+
+def mapping_fields(mapping: dict) -> dict[str, FieldInfo]:
+    """Searchable fields of an index mapping (`{"properties": ...}` or a whole template)."""
+    props = mapping.get("mappings", mapping).get("properties", {})
+    return {f.name: f for f in _walk_mapping(props, "", ())}
+
+
+@lru_cache
+def fields_for(kind: str, templates_dir: Path = TEMPLATES_DIR) -> dict[str, FieldInfo]:
+    """Searchable fields of a record kind, read from its index template."""
+    path = templates_dir / f"{kind}.json"
+    try:
+        return mapping_fields(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ValueError(f"no index template for record kind {kind!r} ({path})") from None
+
+
+# --- analysis -----------------------------------------------------------------------------------
+
+_L = r"[^\W\d_\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]"  # letters (marks follow via \w)
+_W = r"[^\W\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]"  # word characters, not ideographs / kana
+_TOKEN = re.compile(
+    rf"[\u3400-\u4dbf\u4e00-\u9fff\u3040-\u309f]"  # one ideograph / hiragana each
+    rf"|[\u30a0-\u30ff]+"  # katakana runs
+    rf"|{_W}+(?:(?:(?<={_L})[:·'’‘.](?={_L})|(?<=\d)[,;.'’‘](?=\d)){_W}+)*"  # UAX#29 words and numbers
+)
+
+
+def analyze(text: str) -> list[str]:
+    """Tokens of `text` as the standard analyser makes them (UAX#29 words, lowercased)."""
+    return [t.lower() for t in _TOKEN.findall(text)]
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+def _leaves(value: Any, path: tuple[str, ...]) -> Iterator[Any]:
+    if value is None:
+        return
+    if isinstance(value, list):
+        for v in value:
+            yield from _leaves(v, path)
+        return
+    if not path:
+        yield value
+        return
+    if isinstance(value, dict):
+        yield from _leaves(value.get(path[0]), path[1:])
+
+
+def _to_millis(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp() * 1000
+
+
+class Doc:
+    """A record as rules see it: values per field, computed once and shared by all rules."""
+
+    def __init__(self, record: dict[str, Any], fields: dict[str, FieldInfo]):
+        self.record = record
+        self.fields = fields
+        self._values: dict[str, list] = {}
+        self._tokens: dict[str, list[list[str]]] = {}
+        self._sets: dict[str, set[str]] = {}
+
+    def values(self, f: FieldInfo) -> list:
+        """The field's indexed values (typed: str for text/keyword, float for numbers/dates, bool)."""
+        got = self._values.get(f.name)
+        if got is None:
+            raw = [v for v in _leaves(self.record, f.source) if v != ""]
+            if f.type in KEYWORD:
+                got = [str(v) for v in raw if f.ignore_above is None or len(str(v)) <= f.ignore_above]
+            elif f.type in NUMERIC:
+                got = [float(v) for v in raw if isinstance(v, (int, float)) or _is_number(v)]
+            elif f.type in ("date", "date_nanos"):
+                got = [m for m in map(_to_millis, raw) if m is not None]
+            elif f.type == "boolean":
+                got = [v if isinstance(v, bool) else str(v).lower() == "true" for v in raw]
+            else:
+                got = [str(v) for v in raw]
+            self._values[f.name] = got
+        return got
+
+    def tokens(self, f: FieldInfo) -> list[list[str]]:
+        """Per value, the analysed tokens of a text field (phrases never span two values)."""
+        got = self._tokens.get(f.name)
+        if got is None:
+            got = self._tokens[f.name] = [analyze(v) for v in self.values(f)]
+        return got
+
+    def token_set(self, f: FieldInfo) -> set[str]:
+        got = self._sets.get(f.name)
+        if got is None:
+            got = self._sets[f.name] = {t for toks in self.tokens(f) for t in toks}
+        return got
+
+    def bag(self) -> set[str]:
+        """Every text token and keyword value of the record: what rule anchors are looked up in."""
+        out: set[str] = set()
+        for f in self.fields.values():
+            if f.type == "text":
+                out |= self.token_set(f)
+            elif f.type in KEYWORD:
+                out.update(self.values(f))
+        return out
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+# --- dates --------------------------------------------------------------------------------------
+
+_DATE = re.compile(
+    r"^(?P<y>\d{4})(?:-(?P<mo>\d{2})(?:-(?P<d>\d{2})(?:[T ](?P<h>\d{2})(?::(?P<mi>\d{2})(?::(?P<s>\d{2})"
+    r"(?:[.,](?P<f>\d{1,9}))?)?)?)?)?)?(?P<tz>Z|[+-]\d{2}:?\d{2})?$"
+)
+_MATH = re.compile(r"([+-])(\d+)([yMwdhHms])|/([yMwdhHms])")
+
+
+def _add_months(dt: datetime, months: int) -> datetime:
+    y, m = divmod(dt.month - 1 + months, 12)
+    year, month = dt.year + y, m + 1
+    days = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    return dt.replace(year=year, month=month, day=min(dt.day, days[month - 1]))
+
+
+def _floor(dt: datetime, unit: str) -> datetime:
+    if unit == "y":
+        return dt.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    if unit == "M":
+        return dt.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if unit == "w":
+        return (dt - timedelta(days=dt.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    if unit == "d":
+        return dt.replace(hour=0, minute=0, second=0, microsecond=0)
+    if unit in "hH":
+        return dt.replace(minute=0, second=0, microsecond=0)
+    if unit == "m":
+        return dt.replace(second=0, microsecond=0)
+    return dt.replace(microsecond=0)
+
+
+def _shift(dt: datetime, n: int, unit: str) -> datetime:
+    if unit == "y":
+        return _add_months(dt, 12 * n)
+    if unit == "M":
+        return _add_months(dt, n)
+    step = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "H": timedelta(hours=1),
+            "m": timedelta(minutes=1), "s": timedelta(seconds=1)}[unit]
+    return dt + n * step
+
+
+def _parse_date(text: str, round_up: bool) -> datetime | None:
+    """A date string, missing parts filled with their least (or, rounding up, greatest) value."""
+    m = _DATE.match(text)
+    if not m:
+        if text.isdigit():  # epoch_millis
+            return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
+        return None
+    g = m.groupdict()
+    tz = timezone.utc
+    if g["tz"] and g["tz"] != "Z":
+        sign = 1 if g["tz"][0] == "+" else -1
+        hh, mm = int(g["tz"][1:3]), int(g["tz"][-2:])
+        tz = timezone(sign * timedelta(hours=hh, minutes=mm))
+    try:
+        dt = datetime(int(g["y"]), int(g["mo"] or 1), int(g["d"] or 1), int(g["h"] or 0), int(g["mi"] or 0),
+                      int(g["s"] or 0), int((g["f"] or "0").ljust(6, "0")[:6]), tzinfo=tz)
+    except ValueError:
+        return None
+    if round_up:
+        unit = next((u for key, u in (("mo", "y"), ("d", "M"), ("h", "d"), ("mi", "h"), ("s", "m"), ("f", "s"))
+                     if g[key] is None), None)
+        if unit:
+            dt = _shift(dt, 1, unit) - timedelta(milliseconds=1)
+        elif g["f"] is not None and len(g["f"]) < 3:
+            dt = dt + timedelta(milliseconds=10 ** (3 - len(g["f"])) - 1)
+    return dt
+
+
+def date_bound(text: str, round_up: bool) -> Callable[[], float] | None:
+    """An Elasticsearch date (with optional date math) as a function returning epoch millis."""
+    if "||" in text:
+        anchor, math_part = text.split("||", 1)
+    elif text.startswith("now"):
+        anchor, math_part = "now", text[3:]
+    else:
+        anchor, math_part = text, ""
+    ops = _MATH.findall(math_part)
+    if math_part and "".join(a + b + c if a else "/" + d for a, b, c, d in ops) != math_part:
+        return None
+    fixed = None if anchor == "now" else _parse_date(anchor, round_up and not ops)
+    if anchor != "now" and fixed is None:
+        return None
+
+    def value() -> float:
+        dt = fixed or datetime.now(timezone.utc)
+        for sign, n, unit, rounding in ops:
+            if rounding:
+                dt = _floor(dt, rounding)
+                if round_up:
+                    dt = _shift(dt, 1, rounding) - timedelta(milliseconds=1)
+            else:
+                dt = _shift(dt, int(n) * (1 if sign == "+" else -1), unit)
+        return dt.timestamp() * 1000
+
+    if fixed is not None:
+        constant = value()
+        return lambda: constant
+    return value
+
+
+# --- compilation --------------------------------------------------------------------------------
+
+Pred = Callable[[Doc], bool]
+ALL: Pred = lambda doc: True  # noqa: E731
+NONE: Pred = lambda doc: False  # noqa: E731
+
+
+@dataclass
+class Query:
+    """A compiled query: `matches(doc)`, and the anchors a matching record must carry (None: any)."""
+
+    text: str
+    predicate: Pred
+    anchors: frozenset[str] | None = None
+    fields: set[str] = field(default_factory=set)
+
+    def matches(self, doc: Doc) -> bool:
+        return self.predicate(doc)
+
+
+@dataclass
+class _C:
+    pred: Pred
+    anchors: frozenset[str] | None
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_WILD = re.compile(r"(?<!\\)[*?]")
+
+
+def _unescape(s: str) -> str:
+    return _ESCAPE.sub(r"\1", s)
+
+
+def _wildcard_regex(pattern: str, lower: bool) -> re.Pattern:
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "*" else "." if c == "?" else re.escape(c.lower() if lower else c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _any(preds: list[Pred]) -> Pred:
+    if not preds:
+        return NONE
+    if len(preds) == 1:
+        return preds[0]
+    return lambda doc: any(p(doc) for p in preds)
+
+
+def _union(items: list[_C]) -> _C:
+    anchors = None if any(c.anchors is None for c in items) else frozenset().union(*(c.anchors for c in items))
+    return _C(_any([c.pred for c in items]), anchors)
+
+
+class _Compiler:
+    def __init__(self, text: str, fields: dict[str, FieldInfo]):
+        self.text = text
+        self.fields = fields
+        self.used: set[str] = set()
+
+    def error(self, node: tree.Item, message: str) -> QueryError:
+        return QueryError(message, getattr(node, "pos", None) or 0)
+
+    # fields
+    def resolve(self, name_node: tree.Item, name: str) -> tuple[list[FieldInfo], bool]:
+        """Fields named by `name` (wildcards allowed); the flag says whether lenient (`*`)."""
+        if name == "*":
+            return list(self.fields.values()), True
+        plain = _unescape(name)
+        if _WILD.search(name) or "*" in plain:
+            pattern = plain
+            got = [f for n, f in self.fields.items() if fnmatch.fnmatchcase(n, pattern)]
+            if not got:
+                raise self.error(name_node, f"no field matches {plain!r}")
+            return got, True
+        if plain not in self.fields:
+            raise self.error(name_node, f"unknown field {plain!r}")
+        return [self.fields[plain]], False
+
+    # nodes
+    def compile(self, node: tree.Item, fields: list[FieldInfo], lenient: bool) -> _C:
+        if isinstance(node, tree.SearchField):
+            if node.name == "_exists_":
+                return self.exists(node)
+            sub, sub_lenient = self.resolve(node, node.name)
+            self.used.update(f.name for f in sub)
+            return self.compile(node.expr, sub, sub_lenient)
+        if isinstance(node, (tree.Group, tree.FieldGroup)):
+            return self.compile(node.expr, fields, lenient)
+        if isinstance(node, tree.Boost):
+            return self.compile(node.expr, fields, lenient)
+        if isinstance(node, (tree.AndOperation, tree.OrOperation, tree.UnknownOperation, tree.Not, tree.Prohibit,
+                             tree.Plus)):
+            return self.clauses(node, fields, lenient)
+        if isinstance(node, tree.Word):
+            return self.word(node, fields, lenient)
+        if isinstance(node, tree.Phrase):
+            return self.phrase(node, fields, lenient)
+        if isinstance(node, (tree.Range, tree.From, tree.To)):
+            return self.range(node, fields, lenient)
+        if isinstance(node, tree.Fuzzy):
+            raise self.error(node, "fuzzy queries (~) are not supported in rules")
+        if isinstance(node, tree.Proximity):
+            raise self.error(node, "proximity queries (\"...\"~N) are not supported in rules")
+        if isinstance(node, tree.Regex):
+            raise self.error(node, "regular-expression queries (/.../) are not supported in rules")
+        raise self.error(node, f"unsupported query element {type(node).__name__}")
+
+    def exists(self, node: tree.SearchField) -> _C:
+        expr = node.expr
+        if not isinstance(expr, (tree.Word, tree.Phrase)):
+            raise self.error(node, "_exists_ takes a field name")
+        name = _unescape(expr.value.strip('"'))
+        got = [f for n, f in self.fields.items() if n == name or n.startswith(name + ".")
+               or (("*" in name or "?" in name) and fnmatch.fnmatchcase(n, name))]
+        if not got:
+            raise self.error(expr, f"unknown field {name!r}")
+        self.used.update(f.name for f in got)
+        return _C(_any([self._has(f) for f in got]), None)
+
+    @staticmethod
+    def _has(f: FieldInfo) -> Pred:
+        return lambda doc: bool(doc.values(f))
+
+    def clauses(self, node: tree.Item, fields: list[FieldInfo], lenient: bool) -> _C:
+        """A Lucene clause list, built as the classic query parser builds it (ES `query_string`)."""
+        seq: list[tuple[str | None, tree.Item]] = []
+        self._flatten(node, None, seq)
+        occurs: list[list] = []  # [occur, compiled]
+        for conj, item in seq:
+            mod = "+" if isinstance(item, tree.Plus) else "-" if isinstance(item, (tree.Not, tree.Prohibit)) else None
+            inner = item.a if mod else item
+            c = self.compile(inner, fields, lenient)
+            if occurs and conj == "AND" and occurs[-1][0] != "MUST_NOT":
+                occurs[-1][0] = "MUST"
+            occur = "MUST_NOT" if mod == "-" else "MUST" if (mod == "+" or conj == "AND") else "SHOULD"
+            occurs.append([occur, c])
+        must = [c for o, c in occurs if o == "MUST"]
+        should = [c for o, c in occurs if o == "SHOULD"]
+        must_not = [c.pred for o, c in occurs if o == "MUST_NOT"]
+        must_p = [c.pred for c in must]
+        should_p = [c.pred for c in should]
+        need_should = not must and bool(should)
+
+        def pred(doc: Doc) -> bool:
+            for p in must_p:
+                if not p(doc):
+                    return False
+            for p in must_not:
+                if p(doc):
+                    return False
+            if need_should:
+                for p in should_p:
+                    if p(doc):
+                        return True
+                return False
+            return True
+
+        anchored = [c.anchors for c in must if c.anchors is not None]
+        if anchored:
+            anchors = min(anchored, key=len)
+        elif need_should:
+            anchors = _union(should).anchors
+        else:
+            anchors = None
+        return _C(pred, anchors)
+
+    def _flatten(self, node: tree.Item, conj: str | None, out: list) -> None:
+        if isinstance(node, (tree.AndOperation, tree.OrOperation, tree.UnknownOperation)):
+            op = "AND" if isinstance(node, tree.AndOperation) else "OR" if isinstance(node, tree.OrOperation) else None
+            for i, child in enumerate(node.children):
+                self._flatten(child, conj if i == 0 else op, out)
+        else:
+            out.append((conj, node))
+
+    # leaves
+    def word(self, node: tree.Word, fields: list[FieldInfo], lenient: bool) -> _C:
+        raw = node.value
+        if raw == "*":
+            if lenient and len(fields) == len(self.fields):
+                return _C(ALL, None)
+            return _C(_any([self._has(f) for f in fields]), None)
+        wild = bool(_WILD.search(raw))
+        parts = [self.wildcard(node, f, raw, lenient) if wild else self.term(node, f, _unescape(raw), lenient)
+                 for f in fields]
+        return _union([p for p in parts if p is not None] or [_C(NONE, frozenset())])
+
+    def phrase(self, node: tree.Phrase, fields: list[FieldInfo], lenient: bool) -> _C:
+        text = _unescape(node.value[1:-1])
+        parts = []
+        for f in fields:
+            if f.type == "text":
+                toks = analyze(text)
+                if not toks:
+                    continue
+                parts.append(_C(self._phrase_pred(f, toks), frozenset([max(toks, key=len)])))
+            else:
+                got = self.term(node, f, text, lenient)
+                if got is not None:
+                    parts.append(got)
+        return _union(parts or [_C(NONE, frozenset())])
+
+    @staticmethod
+    def _phrase_pred(f: FieldInfo, toks: list[str]) -> Pred:
+        if len(toks) == 1:
+            tok = toks[0]
+            return lambda doc: tok in doc.token_set(f)
+        n = len(toks)
+
+        def pred(doc: Doc) -> bool:
+            if not all(t in doc.token_set(f) for t in toks):
+                return False
+            return any(vt[i:i + n] == toks for vt in doc.tokens(f) for i in range(len(vt) - n + 1))
+        return pred
+
+    def term(self, node: tree.Item, f: FieldInfo, value: str, lenient: bool) -> _C | None:
+        if f.type == "text":
+            toks = analyze(value)
+            if not toks:
+                return None
+            preds = [self._phrase_pred(f, [t]) for t in toks]
+            return _C(_any(preds), frozenset(toks))
+        if f.type in KEYWORD:
+            return _C(lambda doc: value in doc.values(f), frozenset([value]))
+        if f.type in NUMERIC:
+            if not _is_number(value):
+                return self.refuse(node, f, value, "a number", lenient)
+            num = float(value)
+            return _C(lambda doc: num in doc.values(f), None)
+        if f.type in ("date", "date_nanos"):
+            lo, hi = date_bound(value, False), date_bound(value, True)
+            if lo is None or hi is None:
+                return self.refuse(node, f, value, "a date", lenient)
+            return _C(lambda doc: any(lo() <= v <= hi() for v in doc.values(f)), None)
+        if f.type == "boolean":
+            if value not in ("true", "false"):
+                return self.refuse(node, f, value, "true or false", lenient)
+            b = value == "true"
+            return _C(lambda doc: b in doc.values(f), None)
+        return self.refuse(node, f, value, "a searchable value", lenient)
+
+    def refuse(self, node: tree.Item, f: FieldInfo, value: str, wanted: str, lenient: bool) -> None:
+        if lenient:
+            return None
+        raise self.error(node, f"field {f.name!r} ({f.type}) needs {wanted}, not {value!r}")
+
+    def wildcard(self, node: tree.Word, f: FieldInfo, raw: str, lenient: bool) -> _C | None:
+        if f.type == "text":
+            rx = _wildcard_regex(raw, lower=True)
+            return _C(lambda doc: any(rx.fullmatch(t) for t in doc.token_set(f)), None)
+        if f.type in KEYWORD:
+            rx = _wildcard_regex(raw, lower=False)
+            return _C(lambda doc: any(rx.fullmatch(v) for v in doc.values(f)), None)
+        return self.refuse(node, f, raw, "text or keyword for wildcards", lenient)
+
+    def range(self, node: tree.Item, fields: list[FieldInfo], lenient: bool) -> _C:
+        if isinstance(node, tree.Range):
+            low, high, inc_low, inc_high = node.low, node.high, node.include_low, node.include_high
+        elif isinstance(node, tree.From):
+            low, high, inc_low, inc_high = node.a, None, node.include, True
+        else:
+            low, high, inc_low, inc_high = None, node.a, True, node.include
+        lo_s = None if low is None or low.value == "*" else _unescape(low.value.strip('"'))
+        hi_s = None if high is None or high.value == "*" else _unescape(high.value.strip('"'))
+        parts = [self.range_one(node, f, lo_s, hi_s, inc_low, inc_high, lenient) for f in fields]
+        return _union([p for p in parts if p is not None] or [_C(NONE, frozenset())])
+
+    def range_one(self, node, f: FieldInfo, lo: str | None, hi: str | None, inc_lo: bool, inc_hi: bool,
+                  lenient: bool) -> _C | None:
+        if f.type in NUMERIC or f.type in ("date", "date_nanos"):
+            if f.type in NUMERIC:
+                conv = (lambda s, up: (lambda x=float(s): x) if _is_number(s) else None)
+                wanted = "numbers"
+            else:
+                conv = date_bound
+                wanted = "dates"
+            # Elasticsearch rounds gt and lte up, gte and lt down.
+            lo_f = None if lo is None else conv(lo, not inc_lo)
+            hi_f = None if hi is None else conv(hi, inc_hi)
+            if (lo is not None and lo_f is None) or (hi is not None and hi_f is None):
+                return self.refuse(node, f, f"{lo} TO {hi}", wanted, lenient)
+
+            def pred(doc: Doc) -> bool:
+                a = lo_f() if lo_f else None
+                b = hi_f() if hi_f else None
+                for v in doc.values(f):
+                    if a is not None and (v < a or (v == a and not inc_lo)):
+                        continue
+                    if b is not None and (v > b or (v == b and not inc_hi)):
+                        continue
+                    return True
+                return False
+            return _C(pred, None)
+        if f.type in KEYWORD or f.type == "text":
+            def inside(v: str) -> bool:
+                if lo is not None and (v < lo or (v == lo and not inc_lo)):
+                    return False
+                if hi is not None and (v > hi or (v == hi and not inc_hi)):
+                    return False
+                return True
+            if f.type == "text":
+                return _C(lambda doc: any(inside(t) for t in doc.token_set(f)), None)
+            return _C(lambda doc: any(inside(v) for v in doc.values(f)), None)
+        return self.refuse(node, f, f"{lo} TO {hi}", "a range type", lenient)
+
+
+def _parse_position(exc: ParseError, text: str) -> int:
+    m = re.search(r"position (\d+)", str(exc))
+    return int(m.group(1)) if m else len(text)
+
+
+def compile_query(text: str, fields: dict[str, FieldInfo]) -> Query:
+    """Parse and compile a Lucene query string against `fields`; raise `QueryError` with a position."""
+    if not text.strip():
+        raise QueryError("empty query", 0)
+    try:
+        node = parser.parse(text)
+    except ParseError as exc:
+        msg = str(exc).split(" at position")[0].split(" at the end")[0]
+        raise QueryError(msg, _parse_position(exc, text)) from None
+    except (TypeError, ValueError, AttributeError) as exc:  # luqum may fail on odd input
+        raise QueryError(f"cannot parse query: {exc}", 0) from None
+    compiler = _Compiler(text, fields)
+    compiled = compiler.compile(node, list(fields.values()), True)
+    return Query(text, compiled.pred, compiled.anchors, compiler.used)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+import threading
+
 import typer
 
 from alerts.cli import app as alerts_app
 from bench.cli import app as bench_app
+from newsmon.endpoints import NoStackError, resolve
+from newsmon.settings import Settings, get_settings
 from processors.extraction.cli import extract
 from processors.extraction.evaluate import eval_app
 
@@ -16,6 +23,166 @@ app.command("extract")(extract)
 app.add_typer(eval_app, name="eval", help="Measure extraction quality on annotated corpora.")
 app.add_typer(bench_app, name="bench", help="Benchmarks: each prints a ratio against a baseline measured in the same run.")
 app.add_typer(alerts_app, name="alerts", help="Alert rules: validate, try offline, list recent alerts.")
+
+log = logging.getLogger("newsmon")
+LOGLEVEL = typer.Option("info", "--loglevel", help="Log level: debug, info, warning, error.")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("kafka", "elastic_transport", "httpx", "aiokafka"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+
+
+def stack_settings() -> Settings:
+    """The settings with endpoints resolved, or a clear error and exit code 2."""
+    try:
+        return resolve(get_settings())
+    except NoStackError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+# --- stages ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def process(loglevel: str = LOGLEVEL) -> None:
+    """Run a processor worker (Faust): raw -> articles, statements, events (+ alert agents when rules are set)."""
+    from processors.app import run_worker
+
+    setup_logging(loglevel)
+    run_worker(stack_settings(), loglevel=loglevel)
+
+
+@app.command()
+def sink(loglevel: str = LOGLEVEL) -> None:
+    """Run the sink: articles, statements, events, alerts, sightings -> Elasticsearch, until Ctrl-C."""
+    from sinks.consumer import run
+
+    setup_logging(loglevel)
+    settings = stack_settings()
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    stats = run(settings, stop)
+    typer.echo(f"sink stopped: {stats.indexed} documents indexed, {stats.dead_letters} dead letters")
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+# --- queries -----------------------------------------------------------------------------------------
+
+
+def _cell(value, width: int = 0) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    text = str(value).replace("\n", " ")
+    return text if not width or len(text) <= width else text[: width - 1] + "…"
+
+
+COLUMNS = {
+    "statements": [("time", "@timestamp"), ("speaker", "speaker.name|speaker.text"), ("quote", "content.text"),
+                   ("via", "via"), ("about", "about"), ("sources", "source_count"), ("url", "url")],
+    "articles": [("time", "@timestamp"), ("feed", "feed"), ("title", "title"), ("countries", "countries"),
+                 ("persons", "persons"), ("url", "url")],
+    "events": [("time", "@timestamp"), ("type", "type"), ("trigger", "trigger.text"), ("location", "location.name"),
+               ("countries", "countries"), ("url", "url")],
+    "alerts": [("time", "@timestamp"), ("rule", "rule"), ("kind", "kind"), ("message", "message"),
+               ("record", "record_id")],
+}
+
+
+def _get(doc: dict, paths: str):
+    for path in paths.split("|"):
+        value = doc
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value not in (None, "", []):
+            return value
+    return None
+
+
+@app.command()
+def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.name:\"Vladimir Putin\" AND about:SY'."),
+           kind: str = typer.Option("statements", "--kind", "-k", help="statements, articles, events or alerts."),
+           size: int = typer.Option(20, "--size", "-n", help="Number of results (newest first).")) -> None:
+    """Search the indices with Lucene query syntax and print a table, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sinks.search import search as run_search
+
+    settings = stack_settings()
+    try:
+        total, docs = run_search(settings, query, kind=kind, size=size)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    table = Table(title=f"{kind}: {total} match {query!r}" + (f" (newest {len(docs)})" if total > len(docs) else ""))
+    widths = {"quote": 80, "title": 60, "message": 60, "url": 50}
+    for header, _ in COLUMNS[kind]:
+        table.add_column(header, overflow="fold")
+    for doc in docs:
+        table.add_row(*(_cell(_get(doc, path), widths.get(header, 30)) for header, path in COLUMNS[kind]))
+    Console().print(table)
+
+
+@app.command()
+def status() -> None:
+    """Show consumer-group lag per topic and document counts per index."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from newsmon.status import index_counts, topic_lag, topic_sizes
+
+    settings = stack_settings()
+    console = Console()
+    console.print(f"Kafka {settings.kafka_bootstrap_servers} · Elasticsearch {settings.elasticsearch_url}")
+    topics = Table(title="topics")
+    for col in ("topic", "records"):
+        topics.add_column(col)
+    for topic, size in topic_sizes(settings).items():
+        topics.add_row(topic, str(size))
+    console.print(topics)
+    lag = Table(title="consumer lag")
+    for col in ("group", "topic", "committed", "end", "lag"):
+        lag.add_column(col)
+    for row in topic_lag(settings):
+        lag.add_row(row.group, row.topic, str(row.committed), str(row.end), str(row.lag))
+    console.print(lag)
+    counts = Table(title="indices")
+    for col in ("index", "documents"):
+        counts.add_column(col)
+    for index, count in index_counts(settings).items():
+        counts.add_row(index, "missing" if count is None else str(count))
+    console.print(counts)
+
+
+# --- everything together -----------------------------------------------------------------------------
+
+
+@app.command()
+def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a local feed of the three seed articles."),
+       loglevel: str = LOGLEVEL) -> None:
+    """Run producer, processor, sink (and the notifier, when rules are set) together; Ctrl-C stops all.
+
+    With neither KAFKA_BOOTSTRAP_SERVERS nor ELASTICSEARCH_URL set, local stand-ins are started
+    (Tansu broker, noida-db) and recorded in the data directory, so other commands find them.
+    """
+    from newsmon.stack import Stack
+
+    setup_logging(loglevel)
+    with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo) as stack:
+        stack.wait()
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,46 @@
+"""Where the broker and Elasticsearch are: configuration first, else the running local stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from newsmon.localstack import read_endpoints
+from newsmon.settings import Settings
+
+NO_STACK = ("no stack running: start `newsmon up` or set KAFKA_BOOTSTRAP_SERVERS / ELASTICSEARCH_URL "
+            "(looked for a local stack in {data_dir})")
+
+
+class NoStackError(RuntimeError):
+    """Neither configured endpoints nor a running local stack."""
+
+
+def resolve(settings: Settings) -> Settings:
+    """`settings` with both endpoints filled in: from env / config file, else `<data_dir>/endpoints.json`."""
+    if settings.kafka_bootstrap_servers and settings.elasticsearch_url:
+        return settings
+    found = read_endpoints(settings.data_dir)
+    if not found:
+        raise NoStackError(NO_STACK.format(data_dir=settings.data_dir))
+    return settings.model_copy(update={
+        "kafka_bootstrap_servers": settings.kafka_bootstrap_servers or found["kafka_bootstrap_servers"],
+        "elasticsearch_url": settings.elasticsearch_url or found["elasticsearch_url"],
+    })
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that rebuild `settings` in a child process (`NEWSMON_<FIELD>`)."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        env[f"NEWSMON_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def data_path(settings: Settings, *parts: str) -> Path:
+    """A path under the data directory (created)."""
+    path = settings.data_dir.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

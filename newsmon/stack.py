@@ -1,0 +1,161 @@
+"""`newsmon up`: every stage in one command, on the configured services or on local stand-ins.
+
+The processor runs as a child process (`python -m newsmon process`, a Faust worker); the producer,
+the sink and the notifier run as threads. Leaving the `with` block (Ctrl-C) stops them all, then
+the local stand-ins, and removes the endpoints file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from newsmon.endpoints import settings_env
+from newsmon.localstack import LocalBroker, LocalSearch, clear_endpoints, write_endpoints
+from newsmon.settings import Settings
+from newsmon.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class Stack:
+    """The running pipeline; use as a context manager."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False, loglevel: str = "info",
+                 say: Callable[[str], None] = print, feeds: list | None = None):
+        self.settings = settings
+        self.demo = demo
+        self.loglevel = loglevel
+        self.say = say
+        self.feeds = feeds
+        self.stop_event = threading.Event()
+        self.broker: LocalBroker | None = None
+        self.search: LocalSearch | None = None
+        self.processor: subprocess.Popen | None = None
+        self.threads: list[threading.Thread] = []
+        self._demo_server = None
+
+    # --- lifecycle ---
+
+    def __enter__(self) -> "Stack":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._start_services()
+        from sinks.elasticsearch import ensure_templates
+
+        ensure_topics(self.settings)
+        ensure_templates(self.settings)
+        self.start_processor()
+        from sinks.consumer import run as run_sink
+
+        self._thread("sink", run_sink, self.settings, self.stop_event)
+        self._thread("producer", self._run_producer)
+        if self.settings.rules_file:
+            from alerts.notify import run as run_notifier
+
+            self._thread("notifier", run_notifier, self.settings, self.stop_event)
+        self.say("newsmon is running; Ctrl-C stops it. From another terminal: `newsmon status`, `newsmon search ...`")
+
+    def _start_services(self) -> None:
+        s = self.settings
+        local = s.data_dir / "local"
+        updates = {}
+        if not s.kafka_bootstrap_servers:
+            self.broker = LocalBroker(local / "tansu").start()
+            updates["kafka_bootstrap_servers"] = self.broker.bootstrap
+            self.say(f"KAFKA_BOOTSTRAP_SERVERS not set: started a local Tansu broker at {self.broker.bootstrap} "
+                     "(in-memory, for local use only)")
+        if not s.elasticsearch_url:
+            self.search = LocalSearch(local / "noida").start()
+            updates["elasticsearch_url"] = self.search.url
+            self.say(f"ELASTICSEARCH_URL not set: started a local noida-db Elasticsearch API at {self.search.url} "
+                     f"(data in {local / 'noida'})")
+        self.settings = s.model_copy(update=updates)
+        if updates:
+            path = write_endpoints(s.data_dir, self.settings.kafka_bootstrap_servers, self.settings.elasticsearch_url)
+            self.say(f"endpoints recorded in {path}")
+
+    def start_processor(self) -> subprocess.Popen:
+        """Start (or restart) the Faust worker child process."""
+        env = {**os.environ, **settings_env(self.settings)}
+        cmd = [sys.executable, "-m", "newsmon", "process", "--loglevel", self.loglevel]
+        self.processor = subprocess.Popen(cmd, env=env)
+        return self.processor
+
+    def _run_producer(self) -> None:
+        from producers.poller import run as run_poller
+
+        feeds = list(self.feeds) if self.feeds is not None else self._load_feeds()
+        if self.demo:
+            from producers.demo import serve_demo
+
+            self._demo_server, demo_feed = serve_demo()
+            feeds.append(demo_feed)
+            self.say(f"demo feed of the seed articles at {demo_feed.url}")
+        run_poller(self.settings, feeds, self.stop_event)
+
+    def _load_feeds(self) -> list:
+        from producers.config import load_feeds
+
+        return load_feeds(self.settings.feeds_file)
+
+    def _thread(self, name: str, target, *args) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Exception:
+                log.exception("%s stopped with an error", name)
+                raise
+
+        thread = threading.Thread(target=guarded, name=f"newsmon-{name}", daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return thread
+
+    def wait(self) -> None:
+        """Block until Ctrl-C; restart the processor if it dies."""
+        try:
+            while not self.stop_event.is_set():
+                if self.processor is not None and self.processor.poll() is not None:
+                    log.error("processor exited with code %s; restarting it", self.processor.returncode)
+                    time.sleep(1)
+                    self.start_processor()
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.say("stopping...")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.processor is not None and self.processor.poll() is None:
+            self.processor.send_signal(signal.SIGTERM)
+            try:
+                self.processor.wait(30)
+            except subprocess.TimeoutExpired:
+                self.processor.kill()
+                self.processor.wait()
+        for thread in self.threads:
+            thread.join(30)
+        if self._demo_server is not None:
+            stop = getattr(self._demo_server, "shutdown", None) or getattr(self._demo_server, "stop", None)
+            if stop:
+                stop()
+        if self.broker or self.search:
+            clear_endpoints(self.settings.data_dir)
+        for service in (self.broker, self.search):
+            if service is not None:
+                service.stop()

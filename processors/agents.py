@@ -1,0 +1,178 @@
+"""The processor agent: raw articles in; enriched articles, statements and events out.
+
+Batches of raw records are decoded and extracted in one worker thread (the spaCy model is loaded once
+per worker, and the event loop keeps heartbeating meanwhile). A record that cannot be decoded or
+extracted becomes a `DeadLetter` with the reason and the original payload; the rest of its batch goes on.
+A batch is acknowledged only after every output record was acknowledged by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from newsmon.records import Article, DeadLetter, Event, RawArticle, Statement
+from newsmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BATCH_WITHIN_S = 1.0  # longest wait for a batch to fill before processing what has arrived
+OUTPUT_STREAMS = ("articles", "statements", "events", "dead-letter")
+
+Extracted = tuple[Article, list[Statement], list[Event]]
+
+
+@dataclass
+class Message:
+    """A raw record as read from the topic (kept whole for dead letters)."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str = ""
+    partition: int | None = None
+    offset: int | None = None
+
+
+@dataclass
+class Processed:
+    """The outcome of one batch: one extraction per good record, one dead letter per bad one."""
+
+    extracted: list[Extracted] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def extract_articles(nlp, raws: list[RawArticle]) -> list[Extracted]:
+    """Extraction for a batch, through `processors.extraction.extract_articles`."""
+    from processors import extraction
+
+    if hasattr(extraction, "extract_articles"):
+        return extraction.extract_articles(nlp, raws)
+    return _interim_extract_articles(nlp, raws)
+
+
+def _interim_extract_articles(nlp, raws: list[RawArticle]) -> list[Extracted]:
+    """TEMPORARY adapter over `extract_texts` (entities only) until `extraction.extract_articles` lands."""
+    from processors.extraction import extract_texts
+
+    items = [(raw.text, raw.published.date() if raw.published else None) for raw in raws]
+    out: list[Extracted] = []
+    for raw, ex in zip(raws, extract_texts(nlp, items), strict=True):
+        names = lambda *labels: sorted({e.name or e.text for e in ex.entities if e.label in labels})  # noqa: E731
+        article = Article(id=raw.id, timestamp=raw.published or raw.fetched, feed=raw.feed, url=raw.url,
+                          title=raw.title, summary=raw.summary, content=raw.content,
+                          content_source=raw.content_source, language=raw.language, published=raw.published,
+                          fetched=raw.fetched, tags=raw.tags, relevant=ex.relevant, countries=ex.countries,
+                          country_scores=ex.country_scores, entities=ex.entities,
+                          entity_names=sorted({e.name or e.text for e in ex.entities}),
+                          persons=names("PERSON"), organizations=names("ORG"), places=names("GPE", "LOC"))
+        out.append((article, [], []))
+    return out
+
+
+def _payload(value: bytes | None) -> Any:
+    if value is None:
+        return None
+    text = value.decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def dead_letter(message: Message, exc: BaseException) -> DeadLetter:
+    """A dead-letter record for `message`, failed with `exc`."""
+    return DeadLetter(stage="process", error=str(exc) or repr(exc), error_type=type(exc).__name__,
+                      payload=_payload(message.value), topic=message.topic, partition=message.partition,
+                      offset=message.offset, key=message.key.decode("utf-8", "replace") if message.key else None)
+
+
+def process_batch(nlp, messages: Sequence[Message]) -> Processed:
+    """Decode and extract a batch; errors are isolated to the records that caused them."""
+    out = Processed()
+    good: list[tuple[Message, RawArticle]] = []
+    for message in messages:
+        try:
+            if message.value is None:
+                raise ValueError("empty record (no value)")
+            good.append((message, RawArticle.model_validate_json(message.value)))
+        except (ValidationError, ValueError) as exc:
+            out.dead.append(dead_letter(message, exc))
+    if not good:
+        return out
+    try:
+        out.extracted.extend(extract_articles(nlp, [raw for _, raw in good]))
+    except Exception:  # find the culprit(s): one by one
+        log.warning("extraction failed for a batch of %d; retrying one by one", len(good), exc_info=True)
+        for message, raw in good:
+            try:
+                out.extracted.extend(extract_articles(nlp, [raw]))
+            except Exception as exc:
+                log.error("extraction failed for %s: %s", raw.id, exc)
+                out.dead.append(dead_letter(message, exc))
+    return out
+
+
+def statement_key(statement: Statement) -> str:
+    """Partition key of a statement: its speaker (so novelty sees a speaker's quotes together), else its id."""
+    speaker = statement.speaker
+    return (speaker.id or speaker.name or statement.id) if speaker else statement.id
+
+
+def records_out(processed: Processed) -> list[tuple[str, str, str]]:
+    """(stream, key, JSON value) for every output record of a processed batch."""
+    out: list[tuple[str, str, str]] = []
+    for article, statements, events in processed.extracted:
+        out.append(("articles", article.id, article.model_dump_json(by_alias=True)))
+        out += [("statements", statement_key(s), s.model_dump_json(by_alias=True)) for s in statements]
+        out += [("events", e.id, e.model_dump_json(by_alias=True)) for e in events]
+    out += [("dead-letter", d.key or "", d.model_dump_json()) for d in processed.dead]
+    return out
+
+
+class Extractor:
+    """Holds the model (loaded once, on first use) and the single thread extraction runs in."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="newsmon-extract")
+        self._nlp = None
+
+    def _run(self, messages: Sequence[Message]) -> Processed:
+        if self._nlp is None:
+            from processors.extraction import load_pipeline
+
+            self._nlp = load_pipeline(self.settings)
+            log.info("processor: loaded spaCy pipeline %s", self._nlp.meta.get("name"))
+        return process_batch(self._nlp, messages)
+
+    async def __call__(self, messages: Sequence[Message]) -> Processed:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._run, messages)
+
+
+def register(app: faust.App, settings: Settings) -> None:
+    """Add the processor agent (raw -> articles, statements, events, dead-letter) to `app`."""
+    raw = app.topic(settings.topic("raw"), key_serializer="raw", value_serializer="raw")
+    outputs = {s: app.topic(settings.topic(s), key_serializer="raw", value_serializer="raw") for s in OUTPUT_STREAMS}
+    extractor = Extractor(settings)
+
+    @app.agent(raw, name="process-raw")
+    async def process(stream):
+        async for events in stream.take_events(settings.processor_batch_size, within=BATCH_WITHIN_S):
+            messages = [Message(e.message.key, e.message.value, e.message.topic, e.message.partition,
+                                e.message.offset) for e in events]
+            processed = await extractor(messages)
+            pending = [await outputs[stream_name].send(key=key.encode(), value=value.encode())
+                       for stream_name, key, value in records_out(processed)]
+            await asyncio.gather(*pending)  # delivered before the batch is acknowledged
+            for letter in processed.dead:
+                log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,
+                          letter.offset, letter.error)
+            log.info("processor: %d articles, %d dead letters", len(processed.extracted), len(processed.dead))

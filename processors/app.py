@@ -1,0 +1,66 @@
+"""The Faust app of the processor stage, and a programmatic worker for `newsmon process`."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from newsmon.settings import Settings
+from newsmon.topics import ensure_topics
+from processors import agents
+
+log = logging.getLogger(__name__)
+
+
+def app_id(settings: Settings) -> str:
+    """The Faust app id, also its consumer group: one per topic prefix (run more workers to scale out)."""
+    return f"{settings.topic_prefix}-processor"
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app over the configured broker with the processor agent (and the alert agents, if configured).
+
+    Topics are not declared by Faust: `newsmon.topics.ensure_topics` creates them with the configured
+    partition count before the worker starts (see `run_worker`).
+    """
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("no Kafka bootstrap servers configured (KAFKA_BOOTSTRAP_SERVERS)")
+    name = app_id(settings)
+    datadir = settings.data_dir / "faust" / name
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        name,
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
+        broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=1.0,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        datadir=str(datadir),
+        store="memory://",
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    agents.register(app, settings)
+    if settings.rules_file:
+        try:
+            from alerts import stream as alert_stream
+        except ImportError as exc:
+            raise RuntimeError(f"rules_file is set ({settings.rules_file}) but the alert agents are not "
+                               f"available: {exc}") from exc
+        alert_stream.register(app, settings)
+    return app
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Create the topics, then run a Faust worker for the processor app until it is stopped (SIGINT/SIGTERM)."""
+    ensure_topics(settings)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,163 @@
+"""The sink stage: consume the output topics, bulk-index into Elasticsearch, then commit the offsets.
+
+Offsets are committed only after Elasticsearch acknowledged every document of the batch (or rejected
+it, in which case the record went to the dead-letter topic first). While Elasticsearch is down, the
+consumer pauses its partitions and keeps polling so it stays in its group; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import CommitFailedError, KafkaError
+
+from newsmon.records import DeadLetter
+from newsmon.settings import Settings
+from sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, make_client, record_action
+
+log = logging.getLogger(__name__)
+
+SINK_STREAMS = tuple(STREAM_ACTIONS)  # articles, statements, events, alerts, sightings
+
+
+def group_id(settings: Settings) -> str:
+    """The sink's consumer group (one per topic prefix; run more `newsmon sink` to scale out)."""
+    return f"{settings.topic_prefix}-sink"
+
+
+def make_consumer(settings: Settings, group: str | None = None, **options: Any) -> KafkaConsumer:
+    """A manually-committing consumer over the sink topics, tuned to rejoin within seconds."""
+    kwargs: dict[str, Any] = dict(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group or group_id(settings),
+        client_id="newsmon-sink", enable_auto_commit=False, auto_offset_reset="earliest",
+        max_poll_interval_ms=5000, session_timeout_ms=6000, heartbeat_interval_ms=1000,
+        max_poll_records=settings.sink_batch_size)
+    kwargs.update(options)
+    consumer = KafkaConsumer(**kwargs)
+    consumer.subscribe([settings.topic(s) for s in SINK_STREAMS])
+    return consumer
+
+
+@dataclass
+class SinkStats:
+    batches: int = 0
+    indexed: int = 0
+    dead_letters: int = 0
+
+
+def _stream_of(settings: Settings, topic: str) -> str:
+    prefix = settings.topic_prefix + "."
+    return topic[len(prefix):] if topic.startswith(prefix) else topic
+
+
+def _decode(value: bytes | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value.decode("utf-8", "replace")
+
+
+def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_exit_s: float | None = None) -> SinkStats:
+    """Run the sink until `stop_event` is set (or, with `idle_exit_s`, after that long without records)."""
+    stop_event = stop_event or threading.Event()
+    client = make_client(settings)
+    _wait_for_templates(settings, client, stop_event)
+    consumer = make_consumer(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
+                             client_id="newsmon-sink-dlq")
+    stats = SinkStats()
+    last_record = time.monotonic()
+    log.info("sink: consuming %s into %s", ", ".join(settings.topic(s) for s in SINK_STREAMS),
+             settings.elasticsearch_url)
+    try:
+        while not stop_event.is_set():
+            records = _poll_batch(settings, consumer, stop_event)
+            if not records:
+                if idle_exit_s is not None and time.monotonic() - last_record > idle_exit_s:
+                    break
+                continue
+            last_record = time.monotonic()
+            try:
+                _index_batch(settings, client, consumer, producer, records, stats, stop_event)
+            except InterruptedError:
+                break  # stopped during an outage: nothing committed, the batch is re-read on restart
+            try:
+                consumer.commit()
+            except CommitFailedError as exc:  # group rebalanced meanwhile: the batch is re-delivered, ids dedupe
+                log.warning("sink: offset commit failed (%s); records will be re-read and overwritten", exc)
+    finally:
+        producer.close(timeout=10)
+        consumer.close(autocommit=False)
+        client.close()
+    return stats
+
+
+def _wait_for_templates(settings: Settings, client, stop_event: threading.Event) -> None:
+    backoff = 0.5
+    while not stop_event.is_set():
+        try:
+            ensure_templates(settings, client)
+            return
+        except Exception as exc:  # connection refused, 5xx: Elasticsearch not up yet
+            log.warning("sink: cannot install index templates yet (%s); retrying in %.1fs", exc, backoff)
+            stop_event.wait(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+
+def _poll_batch(settings: Settings, consumer: KafkaConsumer, stop_event: threading.Event) -> list:
+    records: list = []
+    deadline = time.monotonic() + settings.sink_max_wait_s
+    while len(records) < settings.sink_batch_size and not stop_event.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        polled = consumer.poll(timeout_ms=int(left * 1000), max_records=settings.sink_batch_size - len(records))
+        for batch in polled.values():
+            records.extend(batch)
+    return records
+
+
+def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: KafkaProducer, records: list,
+                 stats: SinkStats, stop_event: threading.Event) -> None:
+    actions, dead = [], []
+    for rec in records:
+        try:
+            actions.append(record_action(settings, _stream_of(settings, rec.topic), rec.value))
+        except ValueError as exc:
+            dead.append(DeadLetter(stage="sink", error=str(exc), error_type=type(exc).__name__,
+                                   payload=_decode(rec.value), topic=rec.topic, partition=rec.partition,
+                                   offset=rec.offset, key=rec.key.decode("utf-8", "replace") if rec.key else None))
+    if actions:
+        try:
+            result = bulk_index(client, actions, stop=stop_event.is_set, on_retry=lambda: _keep_alive(consumer))
+        finally:
+            if consumer.paused():
+                consumer.resume(*consumer.paused())
+        stats.indexed += result.indexed
+        dead.extend(result.rejected)
+    sent = []
+    for letter in dead:
+        log.error("sink: dead-letter %s: %s", letter.key, letter.error)
+        sent.append(producer.send(settings.topic("dead-letter"), key=(letter.key or "").encode(),
+                                  value=letter.model_dump_json().encode()))
+    for future in sent:  # acknowledged before the offsets are committed
+        future.get(timeout=60)
+    stats.dead_letters += len(dead)
+    stats.batches += 1
+
+
+def _keep_alive(consumer: KafkaConsumer) -> None:
+    """Poll without taking records, so the consumer stays in its group while Elasticsearch is away."""
+    consumer.pause(*consumer.assignment())
+    polled = consumer.poll(timeout_ms=0)
+    for tp, batch in polled.items():  # partitions assigned by a rebalance during the poll: give them back
+        consumer.seek(tp, batch[0].offset)
+        consumer.pause(tp)

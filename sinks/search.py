@@ -1,0 +1,24 @@
+"""Lucene query-string search over the indices, as `newsmon search` shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newsmon.settings import Settings
+from sinks.elasticsearch import make_client
+
+KINDS = ("statements", "articles", "events", "alerts")
+
+
+def search(settings: Settings, query: str, kind: str = "statements", size: int = 20,
+           client=None) -> tuple[int, list[dict[str, Any]]]:
+    """(total hits, newest `size` documents) of index `kind` matching the Lucene `query`."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    client = client or make_client(settings)
+    body = {"query_string": {"query": query or "*", "default_operator": "AND"}}
+    response = client.search(index=settings.index(kind), query=body, size=size,
+                             sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
+                             track_total_hits=True)
+    hits = response["hits"]
+    return hits["total"]["value"], [hit["_source"] for hit in hits["hits"]]

@@ -28,6 +28,7 @@ log = logging.getLogger("newsmon.producers")
 SEEDS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "seeds"
 DEMO_FEED_NAME = "demo"
 DEMO_TITLE = "newsmon demo: Iran-Russia contacts on Syria"
+DEMO_PORT = 8765  # preferred port: article ids derive from the links, so a stable port keeps them stable
 
 # Metadata the seed texts do not carry (see the seeds README): titles written from their content,
 # publication times from the dates the texts give.
@@ -143,6 +144,10 @@ class DemoServer:
         """The feed entry for this server."""
         return FeedConfig(name=name, url=self.feed_url, interval_s=interval_s, tags=["demo"])
 
+    def __iter__(self):
+        """Unpacks as `(server, feed)`: `server, feed = serve_demo()`."""
+        return iter((self, self.feed()))
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -155,10 +160,19 @@ class DemoServer:
         self.stop()
 
 
-def serve_demo(host: str = "127.0.0.1", port: int = 0) -> DemoServer:
-    """Start the demo site in a background thread (port 0: a free port); `stop()` it when done."""
+def serve_demo(host: str = "127.0.0.1", port: int | None = None) -> DemoServer:
+    """Start the demo site in a background thread; `stop()` it when done.
+
+    `port=None` takes `DEMO_PORT` if free (same links, so same article ids, across restarts), else any free
+    port; `port=0` takes any free port.
+    """
     routes: dict[str, tuple[str, bytes]] = {}
-    server = ThreadingHTTPServer((host, port), _handler(routes))
+    try:
+        server = ThreadingHTTPServer((host, DEMO_PORT if port is None else port), _handler(routes))
+    except OSError:
+        if port is not None:
+            raise
+        server = ThreadingHTTPServer((host, 0), _handler(routes))
     demo = DemoServer(server, threading.Thread(target=server.serve_forever, name="newsmon-demo", daemon=True))
     demo.items = seed_items(demo.url)
     routes["/feed.xml"] = ("application/rss+xml; charset=utf-8", rss_xml(demo.items).encode("utf-8"))

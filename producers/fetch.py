@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 from dataclasses import dataclass
 
 import httpx
@@ -152,14 +154,17 @@ def _timeout_phase(exc: httpx.TimeoutException) -> str:
             httpx.PoolTimeout: "connection pool"}.get(type(exc), "request")
 
 
-def _connect_reason(exc: httpx.ConnectError) -> str:
-    text = str(exc) or type(exc).__name__
-    low = text.lower()
-    if "name or service not known" in low or "nodename nor servname" in low or "name resolution" in low \
-            or "getaddrinfo" in low:
-        return f"cannot resolve host: {text}"
-    if "refused" in low:
-        return f"connection refused: {text}"
-    if "unreachable" in low:
-        return f"network unreachable: {text}"
-    return text
+def _connect_reason(exc: Exception) -> str:
+    """The most specific cause in the exception chain, named (refused, DNS, network unreachable)."""
+    causes, cur = [], exc
+    while cur is not None and len(causes) < 10:
+        causes.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    for cause in reversed(causes):
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve host: {cause.strerror or cause}"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return f"network unreachable: {cause.strerror}"
+    return str(exc) or type(exc).__name__

@@ -104,6 +104,8 @@ def parse_feed(content: bytes, feed: FeedConfig, url: str | None = None, content
             result.items.append(normalize_entry(entry, feed))
         except MalformedEntry as exc:
             result.rejected.append(Rejected(str(exc), _plain(entry)))
+    if problem and not result.items:
+        raise MalformedFeed(problem)  # e.g. a truncated document: what feedparser salvaged is unusable
     return result
 
 

@@ -30,7 +30,8 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
         client_id="newsmon-producer",
         acks="all",
         retries=5,
-        enable_idempotence=True,
+        # no duplicates when a send is retried (kafka-python >= 2.1; Tansu supports it)
+        **({"enable_idempotence": True} if "enable_idempotence" in KafkaProducer.DEFAULT_CONFIG else {}),
         linger_ms=5,
         max_block_ms=15_000,
         request_timeout_ms=10_000,

@@ -30,7 +30,7 @@ MERGE_SOURCES = """
 List merged = new ArrayList();
 if (ctx._source.sources != null) { for (s in ctx._source.sources) { if (!merged.contains(s)) { merged.add(s); } } }
 for (s in params.sources) { if (!merged.contains(s)) { merged.add(s); } }
-for (entry in params.doc.entrySet()) { ctx._source[entry.getKey()] = entry.getValue(); }
+ctx._source.putAll(params.doc);
 ctx._source.sources = merged;
 ctx._source.source_count = merged.size() > 0 ? merged.size() : 1;
 """.strip()

@@ -1,0 +1,179 @@
+"""The Elasticsearch sink on the real local search server (noida-db) and broker (Tansu)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from newsmon.localstack import LocalSearch
+from newsmon.records import Article, Entity, Event, Place, Sighting, Span, Speaker, Statement
+from newsmon.topics import ensure_topics
+from sinks.consumer import run as run_sink
+from sinks.elasticsearch import (bulk_index, ensure_templates, make_client, record_action, template)
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2016, 12, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def article(i: int) -> Article:
+    return Article(id=f"art{i}", timestamp=T0, feed="seed", url=f"http://news.test/{i}", title=f"Title {i}",
+                   fetched=T0, countries=["RU"], persons=["Vladimir Putin"], entity_names=["Vladimir Putin"],
+                   entities=[Entity(start=0, end=14, text="Vladimir Putin", label="PERSON", name="Vladimir Putin",
+                                    country="RU")],
+                   locations=[{"lat": 36.2, "lon": 37.16}])
+
+
+def statement(i: int, feed: str = "seed") -> Statement:
+    return Statement(id=f"st{i}", article_id=f"art{i}", timestamp=T0, url=f"http://news.test/{i}", feed=feed,
+                     content=Span(start=10, end=30, text=f"We will not allow it {i}"), kind="direct",
+                     speaker=Speaker(start=0, end=14, text="Putin", name="Vladimir Putin", country="RU"),
+                     about=["SY"], countries=["RU", "SY"])
+
+
+def event(i: int) -> Event:
+    return Event(id=f"ev{i}", article_id=f"art{i}", timestamp=T0, url=f"http://news.test/{i}", feed="seed",
+                 type="assault", trigger=Span(start=0, end=6, text="attack"),
+                 location=Place(name="Aleppo", country="SY", lat=36.2, lon=37.16), countries=["SY"])
+
+
+def actions(settings, records) -> list[dict]:
+    kinds = {Article: "articles", Statement: "statements", Event: "events", Sighting: "sightings"}
+    return [record_action(settings, kinds[type(r)], r.model_dump_json(by_alias=True)) for r in records]
+
+
+def counts(client, settings) -> dict[str, int]:
+    client.indices.refresh(index=",".join(settings.index(k) for k in ("articles", "statements", "events")))
+    return {k: client.count(index=settings.index(k))["count"] for k in ("articles", "statements", "events")}
+
+
+def test_templates_give_kibana_mappings(stack_settings):
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    mapping = client.indices.get_mapping(index=stack_settings.index("articles"))
+    props = next(iter(mapping.values()))["mappings"]["properties"]
+    assert props["@timestamp"]["type"] == "date"
+    assert props["locations"]["type"] == "geo_point"
+    assert props["persons"]["type"] == "keyword"
+    assert props["title"]["fields"]["keyword"]["type"] == "keyword"
+    events = template("events")["mappings"]["properties"]
+    assert events["location"]["properties"]["point"]["type"] == "geo_point"
+    statements = template("statements")["mappings"]["properties"]
+    assert statements["speaker"]["properties"]["name"]["type"] == "keyword"
+    assert statements["content"]["properties"]["text"]["fields"]["keyword"]["type"] == "keyword"
+    ensure_templates(stack_settings, client)  # idempotent
+
+
+def test_bulk_index_replay_never_duplicates(stack_settings):
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    records = [article(1), article(2), statement(1), statement(2), event(1)]
+    first = bulk_index(client, actions(stack_settings, records))
+    again = bulk_index(client, actions(stack_settings, records))
+    assert (first.indexed, again.indexed) == (5, 5)
+    assert not first.rejected and not again.rejected
+    assert counts(client, stack_settings) == {"articles": 2, "statements": 2, "events": 1}
+    doc = client.get(index=stack_settings.index("events"), id="ev1")["_source"]
+    assert doc["location"]["point"] == {"lat": 36.2, "lon": 37.16}
+    hits = client.search(index=stack_settings.index("statements"), q='speaker.name:"Vladimir Putin" AND about:SY')
+    assert hits["hits"]["total"]["value"] == 2
+
+
+def test_sightings_merge_into_the_first_statement(stack_settings):
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    index = stack_settings.index("statements")
+    later = Sighting(statement_id="st1", source="reuters", url="http://reuters.test/1", article_id="artR")
+    bulk_index(client, actions(stack_settings, [statement(1, feed="tass"), later]))
+    bulk_index(client, actions(stack_settings, [later, statement(1, feed="tass")]))  # replay, any order
+    doc = client.get(index=index, id="st1")["_source"]
+    assert sorted(doc["sources"]) == ["reuters", "tass"] and doc["source_count"] == 2
+    assert doc["content"]["text"] == "We will not allow it 1"
+    # a sighting that arrives before its statement is kept, and completed when the statement lands
+    early = Sighting(statement_id="st2", source="bbc", url="http://bbc.test/2", article_id="artB")
+    bulk_index(client, actions(stack_settings, [early]))
+    bulk_index(client, actions(stack_settings, [statement(2, feed="tass")]))
+    doc = client.get(index=index, id="st2")["_source"]
+    assert sorted(doc["sources"]) == ["bbc", "tass"] and doc["source_count"] == 2
+    assert doc["speaker"]["name"] == "Vladimir Putin"
+
+
+def test_rejected_document_is_reported_not_dropped(stack_settings):
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    bad = record_action(stack_settings, "articles", article(3).model_dump_json(by_alias=True))
+    bad["_source"]["@timestamp"] = "not a date"
+    result = bulk_index(client, [bad] + actions(stack_settings, [article(4)]))
+    assert result.indexed == 1
+    assert len(result.rejected) == 1 and result.rejected[0].key == "art3" and result.rejected[0].error
+
+
+def test_record_action_rejects_malformed_records(stack_settings):
+    with pytest.raises(ValueError):
+        record_action(stack_settings, "articles", b"{not json")
+    with pytest.raises(ValueError):
+        record_action(stack_settings, "statements", json.dumps({"id": "x"}))
+
+
+def _publish(settings, stream: str, records) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    for key, value in records:
+        producer.send(settings.topic(stream), key=key.encode(), value=value)
+    producer.flush()
+    producer.close()
+
+
+def _wait(predicate, timeout: float = 60.0, step: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def test_sink_survives_elasticsearch_outage_and_dead_letters_bad_records(broker, tmp_path, stack_settings):
+    search = LocalSearch(tmp_path / "es").start()  # our own server, to stop and restart it
+    settings = stack_settings.model_copy(update={"elasticsearch_url": search.url, "sink_max_wait_s": 0.3})
+    ensure_topics(settings)
+    client = make_client(settings, request_timeout=5)
+    stop = threading.Event()
+    sink = threading.Thread(target=run_sink, args=(settings, stop), daemon=True)
+    try:
+        sink.start()
+        first = [article(i) for i in range(5)]
+        _publish(settings, "articles", [(a.id, a.model_dump_json(by_alias=True).encode()) for a in first])
+        _publish(settings, "articles", [("junk", b"{not json")])
+        assert _wait(lambda: counts(client, settings)["articles"] == 5)
+
+        search.stop()  # Elasticsearch goes away while records keep coming
+        more = [article(i) for i in range(5, 25)] + [statement(i) for i in range(10)]
+        _publish(settings, "articles", [(a.id, a.model_dump_json(by_alias=True).encode()) for a in more[:20]])
+        _publish(settings, "statements", [(s.id, s.model_dump_json(by_alias=True).encode()) for s in more[20:]])
+        time.sleep(8)  # longer than max_poll_interval: the sink must stay in its group and keep the records
+        search.start()
+        assert _wait(lambda: counts(client, settings) == {"articles": 25, "statements": 10, "events": 0}, 90)
+    finally:
+        stop.set()
+        sink.join(30)
+        search.stop()
+    assert not sink.is_alive()
+    dead = KafkaConsumer(settings.topic("dead-letter"), bootstrap_servers=settings.kafka_bootstrap_servers,
+                         auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    letters = [json.loads(m.value) for m in dead]
+    dead.close()
+    assert len(letters) == 1
+    assert letters[0]["stage"] == "sink" and letters[0]["payload"] == "{not json" and letters[0]["key"] == "junk"
+    # every offset was committed: a new sink run over the same group finds nothing left to do
+    search.start()
+    try:
+        stats = run_sink(settings, threading.Event(), idle_exit_s=15)
+    finally:
+        search.stop()
+    assert stats.indexed == 0

@@ -15,11 +15,13 @@ from newsmon.endpoints import NoStackError, resolve
 from newsmon.settings import Settings, get_settings
 from processors.extraction.cli import extract
 from processors.extraction.evaluate import eval_app
+from producers.cli import produce
 
 app = typer.Typer(help="newsmon: streaming news monitor (RSS -> Kafka -> spaCy/Faust -> Elasticsearch, alerts).",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 app.command("extract")(extract)
+app.command("produce")(produce)
 app.add_typer(eval_app, name="eval", help="Measure extraction quality on annotated corpora.")
 app.add_typer(bench_app, name="bench", help="Benchmarks: each prints a ratio against a baseline measured in the same run.")
 app.add_typer(alerts_app, name="alerts", help="Alert rules: validate, try offline, list recent alerts.")

@@ -24,6 +24,25 @@ from newsmon.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
+def spawn_processor(settings: Settings, loglevel: str = "info", **popen) -> subprocess.Popen:
+    """Start `newsmon process` (a Faust worker) as a child process configured like `settings`."""
+    env = {**os.environ, **settings_env(settings)}
+    cmd = [sys.executable, "-m", "newsmon", "process", "--loglevel", loglevel]
+    return subprocess.Popen(cmd, env=env, **popen)
+
+
+def stop_processor(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """Stop a processor child cleanly (SIGTERM), killing it if it does not stop within `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Stack:
     """The running pipeline; use as a context manager."""
 
@@ -92,9 +111,7 @@ class Stack:
 
     def start_processor(self) -> subprocess.Popen:
         """Start (or restart) the Faust worker child process."""
-        env = {**os.environ, **settings_env(self.settings)}
-        cmd = [sys.executable, "-m", "newsmon", "process", "--loglevel", self.loglevel]
-        self.processor = subprocess.Popen(cmd, env=env)
+        self.processor = spawn_processor(self.settings, self.loglevel)
         return self.processor
 
     def _run_producer(self) -> None:
@@ -104,9 +121,9 @@ class Stack:
         if self.demo:
             from producers.demo import serve_demo
 
-            self._demo_server, demo_feed = serve_demo()
-            feeds.append(demo_feed)
-            self.say(f"demo feed of the seed articles at {demo_feed.url}")
+            self._demo_server = serve_demo()
+            feeds.append(self._demo_server.feed())
+            self.say(f"demo feed of the seed articles at {self._demo_server.feed_url}")
         run_poller(self.settings, feeds, self.stop_event)
 
     def _load_feeds(self) -> list:
@@ -141,19 +158,12 @@ class Stack:
 
     def stop(self) -> None:
         self.stop_event.set()
-        if self.processor is not None and self.processor.poll() is None:
-            self.processor.send_signal(signal.SIGTERM)
-            try:
-                self.processor.wait(30)
-            except subprocess.TimeoutExpired:
-                self.processor.kill()
-                self.processor.wait()
+        if self.processor is not None:
+            stop_processor(self.processor)
         for thread in self.threads:
             thread.join(30)
         if self._demo_server is not None:
-            stop = getattr(self._demo_server, "shutdown", None) or getattr(self._demo_server, "stop", None)
-            if stop:
-                stop()
+            self._demo_server.stop()
         if self.broker or self.search:
             clear_endpoints(self.settings.data_dir)
         for service in (self.broker, self.search):

@@ -76,6 +76,7 @@ class Document:
     name: str
     text: str
     gold: list[GoldAttribution] = field(default_factory=list)
+    cues: list[Pieces] = field(default_factory=list)  # the gold Cue pieces, parallel to `gold`
 
 
 # --- the metric -------------------------------------------------------------------------------------
@@ -131,6 +132,15 @@ def parse_ann(ann: str, text: str) -> list[GoldAttribution]:
         m = _T_LINE.match(line)
         if m:
             spans[m.group(1)] = tuple(tuple(int(x) for x in part.split()) for part in m.group(3).split(";"))
+    return [g for g, _ in _attributions(ann, text)]
+
+
+def _attributions(ann: str, text: str) -> list[tuple[GoldAttribution, Pieces]]:
+    spans: dict[str, Pieces] = {}
+    for line in ann.splitlines():
+        m = _T_LINE.match(line)
+        if m:
+            spans[m.group(1)] = tuple(tuple(int(x) for x in part.split()) for part in m.group(3).split(";"))
     out = []
     for line in ann.splitlines():
         if not line.startswith("E"):
@@ -142,7 +152,8 @@ def parse_ann(ann: str, text: str) -> list[GoldAttribution]:
         content = tuple(sorted(content))
         source = spans.get(args.get("Source", ""), ())
         first = text[content[0][0]:content[0][1]].lstrip()
-        out.append(GoldAttribution(content=content, source=source, direct=bool(first) and first[0] in QUOTE_MARKS))
+        out.append((GoldAttribution(content=content, source=source, direct=bool(first) and first[0] in QUOTE_MARKS),
+                    spans.get(args.get("Cue", ""), ())))
     return out
 
 
@@ -161,7 +172,8 @@ def load_polnear(root: Path, split: str, limit: int | None = None) -> list[Docum
         if not txt.exists():
             continue
         text = txt.read_text(encoding="utf-8")
-        docs.append(Document(name, text, parse_ann(anns[name].read_text(encoding="utf-8"), text)))
+        pairs = _attributions(anns[name].read_text(encoding="utf-8"), text)
+        docs.append(Document(name, text, [g for g, _ in pairs], [c for _, c in pairs]))
         if limit is not None and len(docs) >= limit:
             break
     return docs
@@ -181,6 +193,80 @@ def evaluate_polnear(docs: Sequence[Document], settings: Settings | None = None)
     for doc, ex in zip(docs, extract_texts(nlp, [(d.text, None) for d in docs])):
         total.add(score_document(doc.gold, predicted_of(ex.statements)))
     return total
+
+
+# --- cue frames learned from the train split ----------------------------------------------------------
+
+FRAME_PREPS = ("for", "on", "about", "to", "with", "of", "as", "against")
+
+
+def _frame_candidates(t) -> Iterable[tuple[str, object]]:
+    for c in t.children:
+        if c.dep_ in ("ccomp", "xcomp", "dobj") or (t.pos_ == "NOUN" and c.dep_ in ("acl", "ccomp")):
+            yield c.dep_, c
+        elif c.dep_ == "prep" and c.lower_ in FRAME_PREPS:
+            for g in c.children:
+                if g.dep_ in ("pobj", "pcomp"):
+                    yield f"prep_{c.lower_}", g
+
+
+def count_frames(docs: Sequence[Document], parsed: Iterable) -> dict[tuple[str, str], list[int]]:
+    """For each (lemma, complement type) seen under a verb or noun: [occurrences, occurrences where the
+    token is a gold Cue and the complement's span matches that attribution's gold content]."""
+    from processors.extraction.statements import _char_range, _frame_key
+
+    stats: dict[tuple[str, str], list[int]] = {}
+    for d, doc in zip(docs, parsed):
+        for t in doc:
+            if t.pos_ not in ("VERB", "NOUN"):
+                continue
+            tr = (t.idx, t.idx + len(t))
+            contents = [g.content for g, cue in zip(d.gold, d.cues) if _overlap(tr, cue) > 0]
+            for ctype, c in _frame_candidates(t):
+                r = _char_range(list(c.subtree), doc)
+                if r is None:
+                    continue
+                hit = any(0 < _overlap(r, g) and _overlap(r, g) >= 0.5 * sum(e - s for s, e in g) for g in contents)
+                st = stats.setdefault((_frame_key(t), ctype), [0, 0])
+                st[0] += 1
+                st[1] += hit
+    return stats
+
+
+def select_frames(stats: dict[tuple[str, str], list[int]], min_hits: int, min_precision: float) -> dict[str, list[str]]:
+    """Keep the frames that are right often enough; `ccomp` first, then by precision."""
+    frames: dict[str, list[tuple[float, str]]] = {}
+    for (lemma, ctype), (n, k) in stats.items():
+        if k >= min_hits and k / n >= min_precision:
+            frames.setdefault(lemma, []).append((2.0 if ctype == "ccomp" else k / n, ctype))
+    return {lemma: [c for _, c in sorted(v, reverse=True)] for lemma, v in sorted(frames.items())}
+
+
+@eval_app.command("polnear-frames")
+def polnear_frames(split: str = typer.Option("train", help="Split to learn from (never the held-out one)."),
+                   root: Path = typer.Option(DEFAULT_POLNEAR_ROOT),
+                   out: Path = typer.Option(Path(__file__).resolve().parent / "data" / "frames.yaml"),
+                   min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.35)) -> None:
+    """Learn the cue frames (lemma -> complement types) of `newsmon_statements` from a PolNeAR split."""
+    from processors.extraction import load_pipeline
+
+    docs = load_polnear(root, split)
+    nlp = load_pipeline()
+    disabled = [n for n in nlp.pipe_names if n not in ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")]
+    with nlp.select_pipes(disable=disabled):
+        stats = count_frames(docs, nlp.pipe((d.text for d in docs), batch_size=32))
+    frames = select_frames(stats, min_hits, min_precision)
+    write_frames(frames, out, f"--split {split} --min-hits {min_hits} --min-precision {min_precision}")
+    typer.echo(f"{len(frames)} lemmas written to {out}")
+
+
+def write_frames(frames: dict[str, list[str]], out: Path, how: str) -> None:
+    import yaml
+
+    header = ("# Cue frames of `newsmon_statements`: lemma (\"/n\" for nouns) -> the complement types that hold\n"
+              "# what was said, most reliable first. Learned from PolNeAR's Cue/Content annotations by\n"
+              f"# `newsmon eval polnear-frames {how}`.\n")
+    out.write_text(header + yaml.safe_dump({"frames": frames}, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 @eval_app.command("polnear")

@@ -46,8 +46,9 @@ class StatementSpan:
     via: Span | None = None
     addressee: Span | None = None
     pieces: tuple[tuple[int, int], ...] = ()
+    quotes: tuple[tuple[int, int], ...] = ()  # quoted words inside reported speech ("he was "optimistic"")
     continued: bool = False  # the speaker was carried over from the previous quote
-    partial: bool = False  # a quoted phrase inside a reported sentence ("he was "optimistic"")
+    partial: bool = False  # this statement is such a quoted phrase (with `separate_partial_quotes`)
 
     def text(self, doc: Doc) -> str:
         """The content text; the pieces joined by a space when the quote was split."""
@@ -66,29 +67,41 @@ class Cues:
     nouns: frozenset[str]
     open_quotes: frozenset[str]
     close_quotes: frozenset[str]
+    straight_quotes: frozenset[str]
+    frames: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _data_path(path: str | Path) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else DATA_DIR / p
 
 
 @lru_cache(maxsize=8)
-def load_cues(path: str | Path) -> Cues:
-    """Read a cues file (YAML); relative paths are looked up in the component's data directory."""
-    p = Path(path)
-    if not p.is_absolute():
-        p = DATA_DIR / p
-    raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    return Cues(**{k: frozenset(str(v).lower() if k not in ("open_quotes", "close_quotes") else str(v)
-                                for v in raw.get(k, [])) for k in Cues.__dataclass_fields__})
+def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
+    """Read a cues file and a frames file (YAML; relative paths are looked up in the data directory)."""
+    raw = yaml.safe_load(_data_path(path).read_text(encoding="utf-8"))
+    frames = {}
+    if frames_path:
+        data = yaml.safe_load(_data_path(frames_path).read_text(encoding="utf-8")) or {}
+        frames = {str(k).lower(): tuple(v) for k, v in data.get("frames", {}).items()}
+    return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k, []))
+                   for k in Cues.__dataclass_fields__ if k != "frames"}, frames=frames)
 
 
 @Language.factory(
     "newsmon_statements",
-    default_config={"cues_file": "cues.yaml", "max_quote_chars": 4000, "max_cue_distance": 40,
-                    "min_unattributed_words": 6, "partial_quotes": True, "reported_speech": True},
+    default_config={"cues_file": "cues.yaml", "frames_file": "frames.yaml", "max_quote_chars": 4000, "max_cue_distance": 40,
+                    "min_unattributed_words": 6, "separate_partial_quotes": False, "embedded_share": 0.6,
+                    "max_split_gap": 250, "reported_speech": True},
 )
-def make_statement_finder(nlp: Language, name: str, cues_file: str, max_quote_chars: int, max_cue_distance: int,
-                          min_unattributed_words: int, partial_quotes: bool, reported_speech: bool) -> StatementFinder:
-    return StatementFinder(load_cues(cues_file), max_quote_chars=max_quote_chars, max_cue_distance=max_cue_distance,
-                           min_unattributed_words=min_unattributed_words, partial_quotes=partial_quotes,
-                           reported_speech=reported_speech)
+def make_statement_finder(nlp: Language, name: str, cues_file: str, frames_file: str, max_quote_chars: int, max_cue_distance: int,
+                          min_unattributed_words: int, separate_partial_quotes: bool, embedded_share: float,
+                          max_split_gap: int, reported_speech: bool) -> StatementFinder:
+    """The `newsmon_statements` component; settings as in its config, the lexicon in `cues_file`."""
+    return StatementFinder(load_cues(cues_file, frames_file or None), max_quote_chars=max_quote_chars, max_cue_distance=max_cue_distance,
+                           min_unattributed_words=min_unattributed_words,
+                           separate_partial_quotes=separate_partial_quotes, embedded_share=embedded_share,
+                           max_split_gap=max_split_gap, reported_speech=reported_speech)
 
 
 @dataclass
@@ -119,13 +132,15 @@ class StatementFinder:
     max_quote_chars: int = 4000
     max_cue_distance: int = 40
     min_unattributed_words: int = 6
-    partial_quotes: bool = True
+    separate_partial_quotes: bool = False
+    embedded_share: float = 0.6
+    max_split_gap: int = 250
     reported_speech: bool = True
     _quote_re: re.Pattern = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        marks = "".join(sorted(self.cues.open_quotes | self.cues.close_quotes))
-        self._quote_re = re.compile(f"[{re.escape(marks)}]")
+        marks = sorted(self.cues.open_quotes | self.cues.close_quotes, key=len, reverse=True)
+        self._quote_re = re.compile("|".join(re.escape(m) for m in marks))
 
     def __call__(self, doc: Doc) -> Doc:
         quotes = self.find_quotes(doc.text)
@@ -143,38 +158,39 @@ class StatementFinder:
         opens, closes = self.cues.open_quotes, self.cues.close_quotes
         quotes: list[_Quote] = []
         for para in re.finditer(r"[^\n]+", text):
-            open_at: int | None = None
+            open_at: tuple[int, int] | None = None  # (mark start, mark end)
             for m in self._quote_re.finditer(text, para.start(), para.end()):
-                ch, pos = m.group(), m.start()
+                ch, pos, end = m.group(), m.start(), m.end()
                 before = text[pos - 1] if pos > para.start() else " "
-                after = text[pos + 1] if pos + 1 < para.end() else " "
+                after = text[end] if end < para.end() else " "
                 if open_at is None:
                     if ch in opens or (not before.isalnum() and after.isalnum()):
-                        open_at = pos
+                        open_at = (pos, end)
                 elif ch in closes:
-                    if ch in opens and ch != '"' and before.isspace() and after.isalnum():
+                    if ch in opens and ch not in self.cues.straight_quotes and before.isspace() and after.isalnum():
                         # an opening mark inside an open quote: the first one was never closed
-                        self._add(quotes, text, open_at, pos, closed=False)
-                        open_at = pos
+                        self._add(quotes, text, open_at, pos, pos, closed=False)
+                        open_at = (pos, end)
                         continue
-                    self._add(quotes, text, open_at, pos + 1, closed=True)
+                    self._add(quotes, text, open_at, pos, end, closed=True)
                     open_at = None
             if open_at is not None:
-                self._add(quotes, text, open_at, para.end(), closed=False)
+                self._add(quotes, text, open_at, para.end(), para.end(), closed=False)
         return quotes
 
-    def _add(self, quotes: list[_Quote], text: str, open_at: int, end: int, closed: bool) -> None:
-        inner_end = end - 1 if closed else end
-        s, e = open_at + 1, inner_end
+    def _add(self, quotes: list[_Quote], text: str, mark: tuple[int, int], inner_end: int, end: int,
+             closed: bool) -> None:
+        s, e = mark[1], inner_end
         while s < e and text[s].isspace():
             s += 1
         while e > s and (text[e - 1].isspace() or text[e - 1] in ",;:"):
             e -= 1
         if e <= s or e - s > self.max_quote_chars:
             return
-        seg = (open_at, s, e, end)
+        seg = (mark[0], s, e, end)
         prev = quotes[-1] if quotes else None
-        if prev is not None and not prev.closed and text[prev.end:open_at].strip() == "" and "\n" in text[prev.end:open_at]:
+        if prev is not None and not prev.closed and text[prev.end:mark[0]].strip() == "" \
+                and "\n" in text[prev.end:mark[0]]:
             prev.segments.append(seg)  # a quote running over paragraphs
             prev.closed = closed
             return
@@ -186,25 +202,35 @@ class StatementFinder:
         text = doc.text
         for q in quotes:
             q.partial = self._is_partial(text, q)
-            q.cue = self._quote_cue(doc, q)
+            q.cue = self._quote_cue(doc, q) or self._colon_cue(doc, q)
             if q.cue is not None:
                 q.roles = self.roles(q.cue)
+            else:
+                self._dash_attribution(doc, q)
         quotes = self._merge_split(text, quotes)
         out: list[StatementSpan] = []
+        embedded: dict[int, list[tuple[int, int]]] = {}
         prev: _Quote | None = None
         prev_anchor = 0
         for q in quotes:
+            pieces = tuple((s, e) for _, s, e, _ in q.segments)
+            if q.cue is not None:
+                rng = self.content_of(q.cue)
+                quoted = sum(e - s for s, e in pieces)
+                if rng is not None and rng[0] <= q.start and rng[1] >= pieces[-1][1] \
+                        and quoted < self.embedded_share * (rng[1] - rng[0]):
+                    q.partial = True  # quoted words inside a reported sentence
+                    embedded.setdefault(q.cue.i, []).extend(pieces)
             if q.cue is None and not q.partial and prev is not None and prev.roles[0] is not None \
                     and self._continues(text, prev_anchor, q.start):
                 q.roles, q.continued = prev.roles, True
             if q.cue is None and not q.continued:
-                words = sum(len(text[s:e].split()) for _, s, e, _ in q.segments)
+                words = sum(len(text[s:e].split()) for s, e in pieces)
                 if q.partial or words < self.min_unattributed_words:
                     continue
-            if q.partial and (not self.partial_quotes or q.cue is None):
+            if q.partial and (not self.separate_partial_quotes or q.cue is None):
                 continue
             speaker, via, addressee = q.roles
-            pieces = tuple((s, e) for _, s, e, _ in q.segments)
             out.append(StatementSpan(content=(pieces[0][0], pieces[-1][1]), kind="direct", speaker=speaker,
                                      cue=self._cue_span(q.cue) if q.cue is not None else None, via=via,
                                      addressee=addressee, pieces=pieces if len(pieces) > 1 else (),
@@ -214,6 +240,12 @@ class StatementFinder:
             if q.cue is not None:
                 anchors.append(q.cue.idx + len(q.cue))
             prev_anchor = max(anchors)
+        for i, quoted in embedded.items():
+            cue = doc[i]
+            rng = self.content_of(cue)
+            speaker, via, addressee = self.roles(cue)
+            out.append(StatementSpan(content=rng, kind="indirect", speaker=speaker, cue=self._cue_span(cue), via=via,
+                                     addressee=addressee, quotes=tuple(quoted)))
         return out
 
     @staticmethod
@@ -257,6 +289,37 @@ class StatementFinder:
             best = self._window_cue(doc, q, hi)
         return best[1] if best else None
 
+    def _colon_cue(self, doc: Doc, q: _Quote) -> Token | None:
+        """`He said:` closing the paragraph (or the words) just before the quote."""
+        text = doc.text
+        i = q.start
+        while i > 0 and text[i - 1].isspace():
+            i -= 1
+        if i == 0 or text[i - 1] != ":":
+            return None
+        colon = doc.char_span(i - 1, i, alignment_mode="expand")
+        if colon is None:
+            return None
+        for j in range(colon.start - 1, max(-1, colon.start - self.max_cue_distance), -1):
+            t = doc[j]
+            if "\n" in t.text or t.text in (".", "!", "?") or self._quote_re.fullmatch(t.text):
+                break
+            if self.is_cue(t) and t.lower_ not in self.cues.source_preps:
+                return t
+        return None
+
+    def _dash_attribution(self, doc: Doc, q: _Quote) -> None:
+        """`"..." ― Name`: a dash and a name right after the closing mark."""
+        m = re.match(r"[ \t\xa0]*([―—–])[ \t\xa0]*([^\n.“”\"(]{2,80})", doc.text[q.end:])
+        if not m:
+            return
+        dash = doc.char_span(q.end + m.start(1), q.end + m.end(1), alignment_mode="expand")
+        name = doc.char_span(q.end + m.start(2), q.end + m.end(2), alignment_mode="contract")
+        if dash is None or name is None or not any(t.pos_ == "PROPN" for t in name):
+            return
+        q.cue = dash[0]
+        q.roles = (_trim(doc, name.start, name.end), None, None)
+
     def _window_cue(self, doc: Doc, q: _Quote, hi: int) -> tuple[int, Token] | None:
         """Fallback when the parse does not link quote and cue: `"...," said X` / `"...," X said` right after."""
         for j in range(hi + 1, min(hi + 8, len(doc))):
@@ -268,7 +331,7 @@ class StatementFinder:
         return None
 
     def _merge_split(self, text: str, quotes: list[_Quote]) -> list[_Quote]:
-        """`"A," he said, "B."`: B takes A's cue and both become one statement."""
+        """`"A," he said, "B."` and `"A," he said. "B."`: B takes A's cue and both become one statement."""
         out: list[_Quote] = []
         for q in quotes:
             prev = out[-1] if out else None
@@ -276,7 +339,8 @@ class StatementFinder:
                 gap = text[prev.end:q.start]
                 same_cue = q.cue is not None and q.cue.i == prev.cue.i
                 if "\n" not in gap and (same_cue or (q.cue is None and prev.end <= prev.cue.idx < q.start
-                                                     and re.search(r"[,:]\s*$", gap))):
+                                                     and len(gap) <= self.max_split_gap
+                                                     and len(re.findall(r"[.!?]\s", gap)) <= 1)):
                     prev.segments += q.segments
                     prev.closed = q.closed
                     continue
@@ -296,7 +360,7 @@ class StatementFinder:
         used = {st.cue.start for st in direct if st.cue is not None and not st.partial}
         out: list[StatementSpan] = []
         for t in doc:
-            if t.i in used or not self.is_cue(t) or _inside(t.idx, quoted):
+            if t.i in used or _inside(t.idx, quoted) or not (self.is_cue(t) or _frame_key(t) in self.cues.frames):
                 continue
             content = self.content_of(t)
             if content is None:
@@ -320,15 +384,36 @@ class StatementFinder:
             drop = set(range(min(lo, cue.left_edge.i), max(hi, cue.right_edge.i + 1)))
             toks = [t for t in head.subtree if t.i not in drop]
             return _char_range(toks, doc)
-        comps = [c for c in cue.children if c.dep_ == "ccomp"]
+        comp = self.complement(cue)
+        if comp is not None:
+            return _char_range(list(comp.subtree), doc)
+        comps = [c for c in cue.children if c.dep_ == "ccomp"] if self.is_cue(cue) else []
         if comps:
             c = comps[0] if len(comps) == 1 else max(comps, key=lambda c: len(list(c.subtree)))
             return _char_range(list(c.subtree), doc)
         if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
                                        and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
+            # "The museum," he said, "would ..." / "..., he said.": the clause around the cue
             drop = set(range(cue.left_edge.i, cue.right_edge.i + 1))
-            toks = [t for t in cue.head.subtree if t.i not in drop and t.i < cue.left_edge.i]
+            toks = [t for t in cue.head.subtree if t.i not in drop]
             return _char_range(toks, doc)
+        return None
+
+    def complement(self, cue: Token) -> Token | None:
+        """The complement a frame of the cue's lemma selects: `ccomp`, `xcomp`, `dobj`, `acl` or
+        `prep_<word>` (the object of that preposition: "called for X")."""
+        for ctype in self.cues.frames.get(_frame_key(cue), ()):
+            if ctype.startswith("prep_"):
+                word = ctype[5:]
+                for c in cue.children:
+                    if c.dep_ == "prep" and c.lower_ == word:
+                        obj = next((g for g in c.children if g.dep_ in ("pobj", "pcomp")), None)
+                        if obj is not None:
+                            return obj
+                continue
+            comp = next((c for c in cue.children if c.dep_ == ctype), None)
+            if comp is not None:
+                return comp
         return None
 
     # --- roles --------------------------------------------------------------------------------------
@@ -353,6 +438,15 @@ class StatementFinder:
             obj, subj = _child(quoting, "dobj"), _child(quoting, "nsubj")
             if obj is not None:
                 return (_phrase(obj), _phrase(subj) if subj is not None else None, None)
+        if cue.pos_ == "NOUN":
+            poss = _child(cue, "poss")
+            if poss is not None:
+                return (_phrase(poss), None, None)
+            if cue.dep_ in ("dobj", "pobj") and cue.head.pos_ in ("VERB", "ADP"):
+                verb = cue.head if cue.head.pos_ == "VERB" else cue.head.head
+                subj = _subject(verb)
+                return (_phrase(subj) if subj is not None else None, None, None)
+            return (None, None, None)
         subj = _subject(cue)
         addressee = None
         if cue.lemma_.lower() == "tell":
@@ -415,6 +509,11 @@ def _by_phrase(t: Token) -> Token | None:
         if c.lower_ == "by" and c.dep_ in ("agent", "prep"):
             return c
     return None
+
+
+def _frame_key(t: Token) -> str:
+    """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...")."""
+    return t.lemma_.lower() + ("/n" if t.pos_ == "NOUN" else "")
 
 
 def _has_subject(t: Token) -> bool:

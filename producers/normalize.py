@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from xml.sax import SAXParseException
 
 import feedparser
 import lxml.html
@@ -152,6 +153,8 @@ def _bozo_reason(parsed: Any) -> str | None:
     exc = parsed.get("bozo_exception")
     if isinstance(exc, (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)):
         return None  # a wrong or missing Content-Type header; feedparser read the document all the same
+    if isinstance(exc, SAXParseException):
+        return f"not well-formed XML: {exc.getMessage()}"  # (feedparser's line numbers are of its rewritten copy)
     return f"{type(exc).__name__}: {exc}" if exc else "malformed document"
 
 

@@ -24,7 +24,7 @@ from producers.config import FeedConfig
 from producers.fetch import FEED_ACCEPT, FetchError, fetch, make_client
 from producers.normalize import FeedItem, MalformedFeed, ParsedFeed, Rejected, parse_feed
 from producers.pages import with_page_text
-from producers.publish import Publisher
+from producers.publish import Publisher, kafka_reason
 from producers.seen import SeenStore
 
 log = logging.getLogger("newsmon.producers")
@@ -178,7 +178,7 @@ class Poller:
             try:
                 result = await asyncio.to_thread(self.publisher.publish, articles)
             except KafkaError as exc:
-                report.error = f"publish failed ({type(exc).__name__}: {exc})"
+                report.error = f"publish failed ({kafka_reason(exc)})"
                 return False
             acked = set(result.acked)
             self.seen.mark_seen((a.id, a.feed, a.url) for a in articles if a.id in acked)
@@ -274,8 +274,8 @@ async def _start_poller(settings: Settings, stop: asyncio.Event) -> Poller | Non
         except KafkaError as exc:
             failures += 1
             wait = min(60.0, 2.0 * 2 ** (failures - 1))
-            log.error("broker %s: unreachable (%s: %s), retry in %s", settings.kafka_bootstrap_servers,
-                      type(exc).__name__, exc, human_s(wait))
+            log.error("broker %s: unreachable (%s), retry in %s", settings.kafka_bootstrap_servers,
+                      kafka_reason(exc), human_s(wait))
             await _sleep_unless(stop, wait)
     return None
 

@@ -23,6 +23,12 @@ class PublishResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+def kafka_reason(exc: BaseException) -> str:
+    """`ErrorName: message`, without repeating the name (kafka-python errors include it in `str`)."""
+    text, name = str(exc), type(exc).__name__
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
+
+
 def make_producer(settings: Settings, **overrides) -> KafkaProducer:
     """A KafkaProducer that waits for all in-sync replicas, retries, and is idempotent (no duplicates on retry)."""
     config = dict(
@@ -37,6 +43,8 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
         request_timeout_ms=10_000,
         delivery_timeout_ms=30_000,
     )
+    if "bootstrap_timeout_ms" in KafkaProducer.DEFAULT_CONFIG:
+        config["bootstrap_timeout_ms"] = 10_000  # a broker that is down is reported within 10s
     config.update(overrides)
     return KafkaProducer(**config)
 
@@ -59,14 +67,14 @@ class Publisher:
                 futures[article.id] = self.producer.send(self.raw_topic, key=article.id.encode(),
                                                          value=article.model_dump_json().encode())
             except KafkaError as exc:
-                result.failed[article.id] = f"{type(exc).__name__}: {exc}"
+                result.failed[article.id] = kafka_reason(exc)
         if futures:
             self.producer.flush(timeout_s)
         for article_id, future in futures.items():
             if future.is_done and future.succeeded():
                 result.acked.append(article_id)
             elif future.is_done:
-                result.failed[article_id] = f"{type(future.exception).__name__}: {future.exception}"
+                result.failed[article_id] = kafka_reason(future.exception)
             else:
                 result.failed[article_id] = f"not acknowledged within {timeout_s:g}s"
         return result
@@ -79,7 +87,7 @@ class Publisher:
             future.get(timeout_s)
             return True
         except KafkaError as exc:
-            log.error("dead letter not delivered (%s: %s): %s", type(exc).__name__, exc, letter.error)
+            log.error("dead letter not delivered (%s): %s", kafka_reason(exc), letter.error)
             return False
 
     def close(self, timeout_s: float = 10.0) -> None:

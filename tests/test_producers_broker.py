@@ -1,0 +1,200 @@
+"""Producers against the real local broker (Tansu), with the seed feed served by pytest-httpserver."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from werkzeug import Response
+
+from newsmon.localstack import free_port
+from newsmon.records import DeadLetter, RawArticle
+from newsmon.settings import Settings
+from newsmon.topics import ensure_topics
+from producers.config import FeedConfig
+from producers.demo import page_html, rss_xml, seed_items
+from producers.poller import Poller, poll_once, run
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def settings(broker, tmp_path, request) -> Settings:
+    """Broker-only settings (no search server needed) with topics unique to the test."""
+    name = "p" + str(abs(hash(request.node.nodeid)) % 10**8)
+    s = Settings(kafka_bootstrap_servers=broker.bootstrap, data_dir=tmp_path / "data", topic_prefix=name,
+                 partitions=2, http_timeout_s=5)
+    ensure_topics(s)
+    return s
+
+
+@pytest.fixture
+def seed_site(httpserver):
+    """The seed feed (summaries only, with an ETag) and its article pages; returns the feed config."""
+    items = seed_items(httpserver.url_for("/").rstrip("/"))
+    body = rss_xml(items)
+
+    def feed(request):
+        if request.headers.get("If-None-Match") == '"seed-1"':
+            return Response(status=304)
+        return Response(body, content_type="application/rss+xml", headers={"ETag": '"seed-1"'})
+
+    httpserver.expect_request("/feed.xml").respond_with_handler(feed)
+    for item in items:
+        httpserver.expect_request(item["path"]).respond_with_data(page_html(item), content_type="text/html")
+    return FeedConfig(name="seeds", url=httpserver.url_for("/feed.xml"), tags=["demo"])
+
+
+def consume(settings: Settings, stream: str, expect: int, timeout: float = 10.0) -> list:
+    """Every record of a topic (all partitions, no consumer group), waiting up to `timeout` for `expect`."""
+    topic = settings.topic(stream)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=1000)
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
+        records, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            records += list(consumer)
+            if len(records) >= expect:
+                break
+        time.sleep(0.5)
+        records += list(consumer)  # anything beyond what was expected (duplicates) shows up too
+        return records
+    finally:
+        consumer.close()
+
+
+def test_seed_feed_lands_on_raw_topic_with_full_text(settings, seed_site, seed_texts):
+    report = poll_once(settings, [seed_site])
+    assert report.errors == {} and report.published == 3
+
+    records = consume(settings, "raw", expect=3)
+    articles = [RawArticle.model_validate_json(r.value) for r in records]
+    assert len(articles) == 3
+    assert all(r.key.decode() == a.id for r, a in zip(records, articles))
+    by_url = {a.url.rsplit("/", 1)[1]: a for a in articles}
+    assert sorted(by_url) == ["000.html", "001.html", "002.html"]
+    for num in ("000", "001", "002"):
+        article = by_url[f"{num}.html"]
+        assert article.content_source == "page" and article.feed == "seeds" and article.tags == ["demo"]
+        assert squash(article.content) == squash(seed_texts[num])
+        assert seed_texts[num].startswith(article.summary)
+    assert by_url["002.html"].published.isoformat() == "2016-12-25T08:00:00+00:00"
+
+
+def test_second_poll_and_restart_add_nothing(settings, seed_site, httpserver):
+    assert poll_once(settings, [seed_site]).published == 3
+    second = poll_once(settings, [seed_site])  # a fresh poller: same as a restart on the same data_dir
+    assert second.published == 0 and second.feeds["seeds"].not_modified  # conditional GET: 304
+
+    # without the validators (server ignores them) the seen store still skips all three
+    httpserver.clear()
+    items = seed_items(httpserver.url_for("/").rstrip("/"))
+    httpserver.expect_request("/feed.xml").respond_with_data(rss_xml(items), content_type="application/rss+xml")
+    third = poll_once(settings, [seed_site])
+    assert third.published == 0 and third.seen == 3 and third.errors == {}
+    assert len(consume(settings, "raw", expect=3)) == 3
+
+
+def test_one_poller_polling_twice_adds_nothing(settings, seed_site):
+    async def twice():
+        async with Poller(settings) as poller:
+            return await poller.poll_all([seed_site]), await poller.poll_all([seed_site])
+
+    import asyncio
+
+    first, second = asyncio.run(twice())
+    assert (first.published, second.published) == (3, 0)
+    assert len(consume(settings, "raw", expect=3)) == 3
+
+
+def test_same_story_in_two_feeds_is_published_once(settings, seed_site):
+    twin = seed_site.model_copy(update={"name": "seeds-twin"})
+    report = poll_once(settings, [seed_site, twin])
+    assert report.published == 3 and report.seen == 3
+    assert len(consume(settings, "raw", expect=3)) == 3
+
+
+def test_unreachable_and_malformed_feeds_are_reported_and_good_feed_publishes(settings, seed_site, httpserver,
+                                                                             caplog):
+    httpserver.expect_request("/broken.xml").respond_with_data("<rss><channel><item><title>cut off",
+                                                               content_type="application/rss+xml")
+    feeds = [seed_site,
+             FeedConfig(name="offline", url=f"http://127.0.0.1:{free_port()}/rss"),
+             FeedConfig(name="broken", url=httpserver.url_for("/broken.xml"))]
+    with caplog.at_level(logging.INFO, logger="newsmon.producers"):
+        report = poll_once(settings, feeds)
+    assert report.feeds["seeds"].published == 3
+    assert report.errors == {"offline": "unreachable (connection refused)",
+                             "broken": "malformed feed (not well-formed XML: no element found)"}
+    assert "feed offline: unreachable (connection refused)" in caplog.text
+    assert "feed broken: malformed feed (not well-formed XML: no element found)" in caplog.text
+    assert "feed seeds: 3 new, 0 already seen" in caplog.text
+
+    letters = [DeadLetter.model_validate_json(r.value) for r in consume(settings, "dead-letter", expect=1)]
+    assert len(letters) == 1
+    assert letters[0].stage == "produce" and letters[0].key == "broken" and letters[0].error_type == "MalformedFeed"
+    assert "cut off" in letters[0].payload["document"]
+
+    again = poll_once(settings, feeds)  # same broken document: reported again, not dead-lettered again
+    assert again.errors["broken"].startswith("malformed feed") and again.published == 0
+    assert len(consume(settings, "dead-letter", expect=1, timeout=2)) == 1
+
+
+def test_malformed_entry_is_dead_lettered_once_and_the_rest_published(settings, httpserver):
+    doc = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>http://x/</link>
+<description>d</description>
+<item><title>Good one</title><link>{good}</link><description>{text}</description></item>
+<item><title>Orphan</title><description>no link, no guid</description></item>
+</channel></rss>""".format(good=httpserver.url_for("/good"), text="Long enough text. " * 60)
+    httpserver.expect_request("/mixed.xml").respond_with_data(doc, content_type="application/rss+xml")
+    feed = FeedConfig(name="mixed", url=httpserver.url_for("/mixed.xml"))
+    report = poll_once(settings, [feed])
+    assert (report.published, report.rejected, report.errors) == (1, 1, {})
+    article = RawArticle.model_validate_json(consume(settings, "raw", expect=1)[0].value)
+    assert article.title == "Good one" and article.content_source == "feed"  # full text in the feed: no page fetch
+
+    assert poll_once(settings, [feed]).published == 0
+    letters = [json.loads(r.value) for r in consume(settings, "dead-letter", expect=1, timeout=3)]
+    assert len(letters) == 1
+    assert letters[0]["error"] == "feed mixed: entry 'Orphan' has neither link nor guid"
+    assert letters[0]["payload"]["entry"]["summary"] == "no link, no guid"
+
+
+def test_run_in_a_thread_publishes_and_stops(settings, seed_site, caplog):
+    offline = FeedConfig(name="offline", url=f"http://127.0.0.1:{free_port()}/rss", retry_base_s=40)
+    stop = threading.Event()
+    with caplog.at_level(logging.INFO, logger="newsmon.producers"):
+        thread = threading.Thread(target=run, args=(settings, [seed_site, offline], stop))
+        thread.start()
+        try:
+            records = consume(settings, "raw", expect=3, timeout=20)
+        finally:
+            stop.set()
+            thread.join(15)
+    assert not thread.is_alive()
+    assert len(records) == 3
+    assert "feed offline: unreachable (connection refused), retry in " in caplog.text
+
+
+def test_run_without_broker_reports_and_stops(tmp_path, caplog):
+    s = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", data_dir=tmp_path)
+    stop = threading.Event()
+    with caplog.at_level(logging.ERROR, logger="newsmon.producers"):
+        thread = threading.Thread(target=run, args=(s, [FeedConfig(name="x", url="http://127.0.0.1:9/")], stop))
+        thread.start()
+        deadline = time.monotonic() + 30
+        while "unreachable" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert f"broker {s.kafka_bootstrap_servers}: unreachable (" in caplog.text

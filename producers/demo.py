@@ -87,6 +87,9 @@ def rss_xml(items: list[dict[str, Any]], title: str = DEMO_TITLE, link: str | No
     fg.link(href=link or (items[0]["link"].rsplit("/articles/", 1)[0] + "/" if items else "http://127.0.0.1/"))
     fg.description("The newsmon seed articles, served locally.")
     fg.language("en")
+    dates = [i["published"] for i in items if i.get("published")]
+    if dates:
+        fg.lastBuildDate(max(dates))  # same items, same document (and ETag) on every run
     for item in reversed(items):  # feedgen prepends: keep the given order in the document
         fe = fg.add_entry()
         fe.title(item["title"])
@@ -179,7 +182,7 @@ def serve_demo(host: str = "127.0.0.1", port: int | None = None) -> DemoServer:
     for item in demo.items:
         routes[item["path"]] = ("text/html; charset=utf-8", page_html(item).encode("utf-8"))
     demo.thread.start()
-    log.info("demo feed at %s", demo.feed_url)
+    log.debug("demo feed at %s", demo.feed_url)
     return demo
 
 

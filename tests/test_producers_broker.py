@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -109,8 +114,6 @@ def test_one_poller_polling_twice_adds_nothing(settings, seed_site):
         async with Poller(settings) as poller:
             return await poller.poll_all([seed_site]), await poller.poll_all([seed_site])
 
-    import asyncio
-
     first, second = asyncio.run(twice())
     assert (first.published, second.published) == (3, 0)
     assert len(consume(settings, "raw", expect=3)) == 3
@@ -198,3 +201,42 @@ def test_run_without_broker_reports_and_stops(tmp_path, caplog):
         thread.join(30)
     assert not thread.is_alive()
     assert f"broker {s.kafka_bootstrap_servers}: unreachable (" in caplog.text
+
+
+PRODUCE = "import typer; from producers.cli import produce; typer.run(produce)"
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "NEWSMON_DATA_DIR": str(settings.data_dir), "NEWSMON_TOPIC_PREFIX": settings.topic_prefix,
+            "NEWSMON_PARTITIONS": str(settings.partitions), "NEWSMON_HTTP_TIMEOUT_S": "5"}
+
+
+def test_produce_once_cli_reports_each_feed(settings, tmp_path):
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - name: offline\n    url: http://127.0.0.1:{free_port()}/rss\n")
+    done = subprocess.run([sys.executable, "-c", PRODUCE, "--once", "--demo", "--feeds", str(feeds)],
+                          env=cli_env(settings), capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    lines = [" ".join(line.split()) for line in done.stdout.splitlines()]
+    assert "offline unreachable (connection refused)" in lines
+    assert "demo 3 new, 0 already seen" in lines
+    assert "published 3, already seen 0, malformed entries 0, failed feeds 1 of 2" in lines
+    assert "feed offline: unreachable (connection refused)" in done.stderr
+    articles = [RawArticle.model_validate_json(r.value) for r in consume(settings, "raw", expect=3)]
+    assert sorted(a.content_source for a in articles) == ["page"] * 3
+
+
+def test_produce_cli_runs_until_interrupted(settings):
+    proc = subprocess.Popen([sys.executable, "-c", PRODUCE, "--demo", "--demo-only"], env=cli_env(settings),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert len(consume(settings, "raw", expect=3, timeout=30)) == 3
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "feed demo: 3 new, 0 already seen, next poll in" in err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from dataclasses import dataclass
 
 import httpx
@@ -49,9 +51,10 @@ class HTTPStatusError(FetchError):
 
     kind = "http error"
 
-    def __init__(self, url: str, reason: str, status: int):
+    def __init__(self, url: str, reason: str, status: int, retry_after_s: float | None = None):
         super().__init__(url, reason)
         self.status = status
+        self.retry_after_s = retry_after_s  # from a Retry-After header (429, 503)
 
 
 class TooManyRedirects(FetchError):
@@ -132,7 +135,8 @@ async def _get(client: httpx.AsyncClient, url: str, headers: dict[str, str], max
         if resp.status_code == 304:
             return FetchResult(final, 304, None, "", _validators(resp))
         if resp.status_code >= 400:
-            raise HTTPStatusError(url, f"HTTP {resp.status_code} {resp.reason_phrase}".strip(), resp.status_code)
+            raise HTTPStatusError(url, f"HTTP {resp.status_code} {resp.reason_phrase}".strip(), resp.status_code,
+                                  _retry_after_s(resp.headers.get("Retry-After")))
         declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise TooLarge(url, f"response is {int(declared):,} bytes, limit {max_bytes:,}")
@@ -143,6 +147,19 @@ async def _get(client: httpx.AsyncClient, url: str, headers: dict[str, str], max
                 raise TooLarge(url, f"response exceeds the limit of {max_bytes:,} bytes")
         return FetchResult(final, resp.status_code, bytes(body), resp.headers.get("Content-Type", ""),
                            _validators(resp))
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds()) if when.tzinfo else None
 
 
 def _validators(resp: httpx.Response) -> Validators:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import httpx
 import trafilatura
@@ -41,6 +42,17 @@ def _squash(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in re.findall(r"\w{4,}", text.casefold())}
+
+
+def matches_item(text: str, article: RawArticle, min_share: float = 0.4) -> bool:
+    """Whether page text is about the item: at least `min_share` of the title and summary words occur in it
+    (guards against consent pages, paywalls and error pages that trafilatura reads as an article)."""
+    words = _stems(f"{article.title} {article.summary}")
+    return not words or len(words & _stems(text)) >= min_share * len(words)
+
+
 def wants_page(article: RawArticle, feed: FeedConfig, settings: Settings) -> bool:
     """Whether the feed gave only a summary (or nothing) and pages may be fetched."""
     return article.content_source != "feed" and feed.fetch_pages and settings.fetch_article_pages
@@ -68,6 +80,10 @@ async def with_page_text(client: httpx.AsyncClient, item: FeedItem, feed: FeedCo
     except (FetchError, PageError) as exc:
         log.warning("feed %s: page %s not used (%s); keeping the %s", feed.name, link, exc,
                     "summary" if article.summary else "title only")
+        return article
+    if not matches_item(text, article):
+        log.warning("feed %s: page %s not used (its text does not match the item: consent page, paywall or "
+                    "wrong link?); keeping the summary", feed.name, link)
         return article
     if len(text) <= len(article.content):
         log.info("feed %s: page %s has no more text than the feed; keeping the summary", feed.name, link)

@@ -42,7 +42,8 @@ class FeedReport:
     seen: int = 0  # skipped: already published
     rejected: int = 0  # malformed entries, sent to the dead-letter topic
     not_modified: bool = False  # HTTP 304: nothing new since the last poll
-    error: str | None = None  # e.g. "unreachable (connection refused: ...)"
+    error: str | None = None  # e.g. "unreachable (connection refused)"
+    retry_after_s: float | None = None  # the server asked to wait this long (HTTP 429/503 Retry-After)
 
     @property
     def ok(self) -> bool:
@@ -145,6 +146,7 @@ class Poller:
                 result = await fetch(self.client, feed.url, self.settings, validators, accept=FEED_ACCEPT)
         except FetchError as exc:
             report.error = f"{exc.kind} ({exc.reason})"
+            report.retry_after_s = getattr(exc, "retry_after_s", None)
             return report
         if result.not_modified:
             report.not_modified = True
@@ -290,7 +292,7 @@ async def _feed_loop(poller: Poller, feed: FeedConfig, stop: asyncio.Event) -> N
             log.exception("feed %s: poll failed", feed.name)
             report = FeedReport(feed.name, error=f"internal error ({type(exc).__name__}: {exc})")
         failures = failures + 1 if report.error else 0
-        wait = next_wait_s(feed, failures)
+        wait = max(next_wait_s(feed, failures), min(report.retry_after_s or 0, feed.retry_max_s))
         if report.error:
             log.warning("feed %s: %s, retry in %s", feed.name, report.error, human_s(wait))
         else:

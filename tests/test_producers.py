@@ -325,3 +325,28 @@ def test_demo_server_serves_feed_pages_and_304(seed_texts):
         assert again.status_code == 304
         server, feed_config = demo
         assert server is demo and feed_config.url == demo.feed_url and feed_config.name == "demo"
+
+
+def test_page_that_does_not_match_the_item_is_not_used(httpserver, tmp_path, caplog):
+    consent = ("<html><body><article><h1>Before you continue</h1>" + "<p>We use cookies and data to deliver and "
+               "maintain services, measure audience engagement and show personalised advertising.</p>" * 8
+               + "</article></body></html>")
+    httpserver.expect_request("/articles/001.html").respond_with_data(consent, content_type="text/html")
+    base = httpserver.url_for("/").rstrip("/")
+    item = parse_feed(rss_xml(seed_items(base)).encode(), FEED).items[1]
+
+    async def go():
+        async with make_client(settings(tmp_path)) as client:
+            return await with_page_text(client, item, FEED, settings(tmp_path))
+
+    with caplog.at_level(logging.WARNING, logger="newsmon.producers"):
+        article = asyncio.run(go())
+    assert article.content_source == "summary"
+    assert "does not match the item" in caplog.text
+
+
+def test_retry_after_is_read_from_throttling_answers(httpserver, tmp_path):
+    httpserver.expect_request("/busy").respond_with_data("slow down", status=429, headers={"Retry-After": "120"})
+    with pytest.raises(HTTPStatusError, match="HTTP 429") as err:
+        get(httpserver.url_for("/busy"), settings(tmp_path))
+    assert err.value.retry_after_s == 120

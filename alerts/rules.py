@@ -26,7 +26,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
+from alerts.message import make_alert
 from alerts.query import KINDS, Doc, Query, QueryError, compile_query, fields_for
+from newsmon.records import Alert
 
 __all__ = ["Rule", "RuleSet", "RuleError", "load_rules", "parse_rules"]
 
@@ -146,6 +148,13 @@ class RuleSet(BaseModel):
                 if hit:
                     candidates.update(hit)
         return [self.rules[i] for i in sorted(candidates) if self.rules[i].compiled.matches(doc)]
+
+    def alerts(self, kind: str, record: dict[str, Any]) -> list[Alert]:
+        """One `Alert` per rule that `record` (shaped as indexed) fires."""
+        return [make_alert(r.name, kind, record, r.destinations) for r in self.match(kind, record)]
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
 
 
 def _duplicate_names(rules: list[Rule]) -> str | None:

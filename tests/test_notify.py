@@ -1,0 +1,214 @@
+"""Notifier: real broker, a local HTTP receiver (apprise json://) and a local SMTP server (aiosmtpd).
+
+Alerts arrive exactly once per destination: through receiver outages, duplicates on the topic and a
+notifier restart; after the retry budget an alert goes to the dead-letter topic."""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+import time
+from email.policy import default as email_policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from kafka import KafkaConsumer, KafkaProducer
+from werkzeug import Request, Response
+
+from alerts import notify
+from alerts.message import make_alert
+from alerts.rules import parse_rules
+from newsmon.localstack import free_port
+from newsmon.records import DeadLetter
+from newsmon.topics import ensure_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def statement(i: int, speaker: str = "Vladimir Putin") -> dict:
+    return {"id": f"st{i}", "@timestamp": "2016-12-24T21:00:00Z", "feed": "mehr", "kind": "direct",
+            "url": f"https://en.mehrnews.com/news/{i}", "title": "Presidents of Iran and Russia spoke on phone",
+            "content": {"start": 0, "end": 10, "text": f"Quote number {i} about the peace process"},
+            "speaker": {"start": 0, "end": 5, "text": speaker, "name": speaker, "country": "RU"},
+            "about": ["SY"]}
+
+
+class Receiver:
+    """The HTTP end of `json://`: records posted alerts, answers 503 while `down`."""
+
+    def __init__(self, httpserver):
+        self.posts: list[dict] = []
+        self.refused = 0
+        self.down = False
+        httpserver.expect_request("/hook", method="POST").respond_with_handler(self.handle)
+        self.url = f"json://127.0.0.1:{httpserver.port}/hook"
+
+    def handle(self, request: Request) -> Response:
+        if self.down:
+            self.refused += 1
+            return Response("down for maintenance", status=503)
+        self.posts.append(json.loads(request.get_data()))
+        return Response("ok")
+
+    def titles(self) -> list[str]:
+        return [p["title"] for p in self.posts]
+
+
+class Mailbox:
+    """A local SMTP server collecting messages."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email_policy))
+        return "250 OK"
+
+    @property
+    def url(self) -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=newsmon@example.org&to=desk@example.org"
+
+
+@pytest.fixture
+def receiver(httpserver):
+    return Receiver(httpserver)
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    box.controller.start()
+    yield box
+    box.controller.stop()
+
+
+def rules_for(receiver: Receiver, mailbox: Mailbox | None = None, throttle: str | None = None):
+    dests = {"desk": receiver.url, **({"mail": mailbox.url} if mailbox else {})}
+    text = "destinations:\n" + "".join(f"  {k}: '{v}'\n" for k, v in dests.items())
+    text += "rules:\n  - name: Putin\n    query: 'speaker.name:\"Vladimir Putin\"'\n"
+    text += f"    destinations: [{', '.join(dests)}]\n"
+    if throttle:
+        text += f"    throttle: {throttle}\n"
+    return parse_rules(text)
+
+
+def publish(settings, alerts) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    for a in alerts:
+        producer.send(settings.topic("alerts"), key=a.id.encode(), value=a.model_dump_json().encode())
+    producer.flush()
+    producer.close()
+
+
+def run_until(settings, rules, done, timeout=60.0, **options) -> notify.NotifyStats:
+    """Run the notifier in a thread until `done()` holds (then stop it), return its stats."""
+    stop = threading.Event()
+    out = {}
+    stats = notify.NotifyStats()
+    thread = threading.Thread(target=lambda: out.update(stats=notify.run(settings, stop, rules=rules, stats=stats,
+                                                                         **options)))
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not done(stats) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # let anything extra (a duplicate) show up before stopping
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert done(stats), "timed out waiting for deliveries"
+    return out["stats"]
+
+
+def read_dead_letters(settings, n: int, timeout: float = 20.0) -> list[DeadLetter]:
+    consumer = KafkaConsumer(settings.topic("dead-letter"), bootstrap_servers=settings.kafka_bootstrap_servers,
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000)
+    got: list[DeadLetter] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        for rec in consumer:
+            got.append(DeadLetter.model_validate_json(rec.value))
+    consumer.close()
+    return got
+
+
+def test_delivers_each_alert_once_to_http_and_smtp(stack_settings, receiver, mailbox):
+    ensure_topics(stack_settings)
+    rules = rules_for(receiver, mailbox)
+    alerts = [make_alert("Putin", "statements", statement(i), ["desk", "mail"]) for i in range(3)]
+    publish(stack_settings, alerts + alerts[:1])  # the first one twice: a replay upstream
+    stats = run_until(stack_settings, rules, lambda s: len(receiver.posts) >= 3 and len(mailbox.messages) >= 3)
+    assert sorted(p["message"] for p in receiver.posts) == sorted(a.message for a in alerts)
+    assert all(t == "newsmon · Putin: Vladimir Putin" for t in receiver.titles())
+    zero = next(p["message"] for p in receiver.posts if "news/0" in p["message"])
+    assert zero.splitlines() == ["Vladimir Putin (RU):", "“Quote number 0 about the peace process”",
+                                 "In: Presidents of Iran and Russia spoke on phone",
+                                 "Outlet: mehr · 2016-12-24 21:00 UTC", "https://en.mehrnews.com/news/0", "Rule: Putin"]
+    bodies = sorted(m.get_body(("plain",)).get_content() for m in mailbox.messages)
+    assert len(bodies) == 3 and all(m["Subject"] == "newsmon · Putin: Vladimir Putin" for m in mailbox.messages)
+    assert [b.replace("\r\n", "\n").strip() for b in bodies] == sorted(a.message for a in alerts)
+    assert stats.sent == 6 and stats.skipped == 2 and stats.dead_letters == 0
+
+
+def test_receiver_down_then_up_every_alert_arrives_once_and_restart_does_not_resend(stack_settings, receiver):
+    ensure_topics(stack_settings)
+    rules = rules_for(receiver)
+    first = [make_alert("Putin", "statements", statement(i), ["desk"]) for i in range(2)]
+    publish(stack_settings, first)
+    run_until(stack_settings, rules, lambda s: len(receiver.posts) == 2, backoff_s=0.2)
+
+    # the receiver goes down; more alerts come in; the notifier is stopped while retrying (a restart)
+    receiver.down = True
+    later = [make_alert("Putin", "statements", statement(i), ["desk"]) for i in range(2, 6)]
+    publish(stack_settings, later)
+    run_until(stack_settings, rules, lambda s: receiver.refused >= 3, backoff_s=0.2, max_backoff_s=0.5)
+    assert len(receiver.posts) == 2
+
+    # restarted, with the receiver still down for a while, then back
+    threading.Timer(3.0, lambda: setattr(receiver, "down", False)).start()
+    stats = run_until(stack_settings, rules, lambda s: len(receiver.posts) == 6, backoff_s=0.2, max_backoff_s=0.5)
+    messages = [p["message"] for p in receiver.posts]
+    assert sorted(messages) == sorted(a.message for a in first + later), "every alert arrived, none twice"
+    assert stats.dead_letters == 0
+
+    # a replay of all alerts (e.g. the processor re-emitting them) and another restart: nothing is resent
+    publish(stack_settings, first + later)
+    stats = run_until(stack_settings, rules, lambda s: s.alerts == 6)
+    assert len(receiver.posts) == 6
+    assert stats.skipped == 6 and stats.sent == 0
+
+
+def test_after_the_retry_budget_the_alert_is_dead_lettered(stack_settings, receiver):
+    ensure_topics(stack_settings)
+    rules = rules_for(receiver)
+    receiver.down = True
+    alert = make_alert("Putin", "statements", statement(1), ["desk", "nowhere"])
+    publish(stack_settings, [alert])
+    producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap_servers)
+    producer.send(stack_settings.topic("alerts"), key=b"junk", value=b"{not json")
+    producer.flush()
+    producer.close()
+    stats = run_until(stack_settings, rules, lambda s: receiver.refused >= 2, retry_budget_s=1.0, backoff_s=0.2)
+    letters = read_dead_letters(stack_settings, 3)
+    assert stats.dead_letters == 3
+    reasons = sorted(d.error.split(":")[0] for d in letters)
+    assert reasons[1:] == ["not an alert record", "unknown destination 'nowhere' (not in the rules file)"]
+    assert reasons[0].startswith("delivery failed after ")
+    assert {d.stage for d in letters} == {"notify"}
+    failed = next(d for d in letters if d.error.startswith("delivery failed"))
+    assert failed.payload["alert"]["id"] == alert.id and failed.payload["destination"] == "desk"
+    assert "error=503" in failed.error
+
+
+def test_throttle_records_instead_of_sending(stack_settings, receiver):
+    ensure_topics(stack_settings)
+    rules = rules_for(receiver, throttle="1h")
+    alerts = [make_alert("Putin", "statements", statement(i), ["desk"]) for i in range(3)]
+    publish(stack_settings, alerts)
+    stats = run_until(stack_settings, rules, lambda s: len(receiver.posts) >= 1)
+    assert len(receiver.posts) == 1 and stats.throttled == 2
+    ledger = notify.Ledger.for_settings(stack_settings)
+    assert ledger.counts() == {"sent": 1, "throttled": 2}
+    ledger.close()

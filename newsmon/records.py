@@ -218,3 +218,5 @@ class Sighting(BaseModel):
     url: str
     article_id: str
     timestamp: datetime = Field(default_factory=utcnow)
+    duplicate_id: str | None = None  # the later statement's own id (indexed separately, marked not novel)
+    similarity: float | None = None  # estimated Jaccard similarity of the two contents

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from bench import pipeline
+
 app = typer.Typer(no_args_is_help=True)
 
 # Mounted as they land: app.command("pipeline")(bench.pipeline.command), "extract", "alerts".
+app.command("pipeline")(pipeline.command)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from newsmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BATCH_WITHIN_S = 1.0  # longest wait for a batch to fill before processing what has arrived
+BATCH_WITHIN_S = 0.25  # longest wait for a batch to fill before processing what has arrived
 OUTPUT_STREAMS = ("articles", "statements", "events", "dead-letter")
 
 Extracted = tuple[Article, list[Statement], list[Event]]
@@ -168,11 +169,14 @@ def register(app: faust.App, settings: Settings) -> None:
         async for events in stream.take_events(settings.processor_batch_size, within=BATCH_WITHIN_S):
             messages = [Message(e.message.key, e.message.value, e.message.topic, e.message.partition,
                                 e.message.offset) for e in events]
+            started = time.perf_counter()
             processed = await extractor(messages)
+            took = time.perf_counter() - started
             pending = [await outputs[stream_name].send(key=key.encode(), value=value.encode())
                        for stream_name, key, value in records_out(processed)]
             await asyncio.gather(*pending)  # delivered before the batch is acknowledged
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,
                           letter.offset, letter.error)
-            log.info("processor: %d articles, %d dead letters", len(processed.extracted), len(processed.dead))
+            log.info("processor: %d articles in %.2fs, %d dead letters", len(processed.extracted), took,
+                     len(processed.dead))

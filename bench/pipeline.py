@@ -1,0 +1,137 @@
+"""`newsmon bench pipeline`: articles/s through the whole pipeline vs plain `nlp.pipe`, measured in one run.
+
+Pipeline: raw topic -> Faust worker (one process, extraction in one thread) -> output topics -> sink ->
+Elasticsearch, on the local stand-ins. Baseline: `nlp.pipe` over the same texts with the same pipeline
+in one process, measured before and after the pipeline run (their mean, to even out machine load).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import typer
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "polnear" / "train" / "text"
+
+
+def load_raws(corpus: Path, limit: int) -> list:
+    """The corpus texts as raw articles (first line = title), in file-name order."""
+    from newsmon.records import RawArticle, stable_id
+
+    paths = sorted(corpus.glob("*.txt"))[:limit]
+    if not paths:
+        raise typer.BadParameter(f"no .txt files in {corpus}")
+    raws = []
+    for path in paths:
+        title, _, body = path.read_text(encoding="utf-8").strip().partition("\n")
+        raws.append(RawArticle(id=stable_id("bench", path.name), feed="bench", url=f"http://bench.local/{path.stem}",
+                               title=title[:300], content=body.strip(), content_source="feed"))
+    return raws
+
+
+def baseline_rate(nlp, texts: list[str], batch_size: int) -> float:
+    """Articles/s of plain `nlp.pipe` over `texts`."""
+    start = time.perf_counter()
+    for _ in nlp.pipe(texts, batch_size=batch_size):
+        pass
+    return len(texts) / (time.perf_counter() - start)
+
+
+def _count(client, index: str) -> int:
+    client.indices.refresh(index=index)
+    return client.count(index=index)["count"]
+
+
+def pipeline_rate(settings, raws: list, timeout_s: float) -> float:
+    """Articles/s from the first raw record sent until the last article is indexed (worker already warm)."""
+    from kafka import KafkaProducer
+
+    from newsmon.records import RawArticle
+    from newsmon.stack import spawn_processor, stop_processor
+    from newsmon.topics import ensure_topics
+    from sinks.consumer import run as run_sink
+    from sinks.elasticsearch import ensure_templates, make_client
+
+    ensure_topics(settings)
+    client = make_client(settings)
+    ensure_templates(settings, client)
+    articles = settings.index("articles")
+    stop = threading.Event()
+    sink = threading.Thread(target=run_sink, args=(settings, stop), daemon=True)
+    sink.start()
+    proc = spawn_processor(settings, "warning")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    try:
+        warm = RawArticle(id="bench-warmup", feed="bench", url="http://bench.local/warmup", title="Warm-up",
+                          content="Vladimir Putin spoke with Hassan Rouhani about Syria.")
+        producer.send(settings.topic("raw"), key=warm.id.encode(), value=warm.model_dump_json().encode()).get(30)
+        _wait(lambda: _count(client, articles) >= 1, timeout_s, "the warm-up article")
+        start = time.perf_counter()
+        for raw in raws:
+            producer.send(settings.topic("raw"), key=raw.id.encode(), value=raw.model_dump_json().encode())
+        producer.flush()
+        _wait(lambda: _count(client, articles) >= len(raws) + 1, timeout_s, f"{len(raws)} articles", step=0.1)
+        return len(raws) / (time.perf_counter() - start)
+    finally:
+        producer.close()
+        stop_processor(proc)
+        stop.set()
+        sink.join(30)
+
+
+def _wait(predicate, timeout_s: float, what: str, step: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pipeline did not deliver {what} within {timeout_s:.0f}s")
+        time.sleep(step)
+
+
+def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt articles."),
+            limit: int = typer.Option(120, help="Number of articles."),
+            timeout: float = typer.Option(900, help="Give up after this many seconds per stage.")) -> None:
+    """Articles/s through the whole pipeline vs plain nlp.pipe on the same texts and model (target >= 0.8)."""
+    import logging
+    import uuid
+
+    from newsmon.localstack import LocalBroker, LocalSearch
+    from newsmon.settings import get_settings
+    from processors.extraction import load_pipeline
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = get_settings()
+    raws = load_raws(corpus, limit)
+    texts = [raw.text for raw in raws]
+    words = sum(len(t.split()) for t in texts)
+    typer.echo(f"corpus: {len(raws)} articles, {words} words from {corpus}")
+    nlp = load_pipeline(settings)
+    typer.echo(f"model: {nlp.meta.get('lang')}_{nlp.meta.get('name')} {nlp.meta.get('version')}, "
+               f"pipes {', '.join(nlp.pipe_names)}")
+    before = baseline_rate(nlp, texts, settings.processor_batch_size)
+    typer.echo(f"baseline nlp.pipe (1 process): {before:.2f} articles/s")
+    name = "bench" + uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="newsmon-bench-") as tmp:
+        broker = search = None
+        try:
+            updates = {"topic_prefix": name, "index_prefix": name, "data_dir": Path(tmp) / "data"}
+            if not settings.kafka_bootstrap_servers:
+                broker = LocalBroker(Path(tmp) / "tansu").start()
+                updates["kafka_bootstrap_servers"] = broker.bootstrap
+            if not settings.elasticsearch_url:
+                search = LocalSearch(Path(tmp) / "noida").start()
+                updates["elasticsearch_url"] = search.url
+            rate = pipeline_rate(settings.model_copy(update=updates), raws, timeout)
+        finally:
+            for service in (broker, search):
+                if service is not None:
+                    service.stop()
+    typer.echo(f"pipeline raw -> Faust -> topics -> sink -> Elasticsearch: {rate:.2f} articles/s")
+    after = baseline_rate(nlp, texts, settings.processor_batch_size)
+    typer.echo(f"baseline nlp.pipe again: {after:.2f} articles/s")
+    base = (before + after) / 2
+    ratio = rate / base
+    typer.echo(f"ratio pipeline / nlp.pipe = {rate:.2f} / {base:.2f} = {ratio:.2f} (target >= 0.8: "
+               f"{'met' if ratio >= 0.8 else 'NOT met'})")

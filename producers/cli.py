@@ -18,7 +18,8 @@ from producers.poller import poll_once, run
 
 
 def produce(
-    feeds: Path = typer.Option(None, "--feeds", help="Feed list (YAML); default: NEWSMON_FEEDS_FILE or producers/feeds.yaml."),
+    feeds: Path = typer.Option(None, "--feeds",
+                               help="Feed list (YAML); default: NEWSMON_FEEDS_FILE or producers/feeds.yaml."),
     once: bool = typer.Option(False, "--once", help="Poll every feed once, print what happened, exit."),
     demo: bool = typer.Option(False, "--demo", help="Also serve and poll a local feed of the three seed articles."),
     no_default_feeds: bool = typer.Option(False, "--demo-only", help="With --demo: poll only the demo feed."),

@@ -68,17 +68,17 @@ def canonical_url(url: str) -> str:
     return urlunsplit(urlsplit(clean)._replace(fragment=""))
 
 
-def html_to_text(html: str | None) -> str:
-    """Plain text of an HTML fragment: one line per block element, whitespace squeezed."""
+def html_to_text(html: str | None, content_type: str = "text/html") -> str:
+    """Plain text of an HTML fragment: one line per block element, whitespace squeezed (plain text as it is)."""
     if not html or not html.strip():
         return ""
-    if "<" in html:
+    if "<" in html and "html" in content_type:
         try:
             root = lxml.html.fragment_fromstring(html, create_parent="div")
         except (ParserError, ValueError):
             root = None
         if root is not None:
-            for el in root.iter("script", "style"):
+            for el in list(root.iter("script", "style")):
                 el.drop_tree()
             for el in root.iter(*_BLOCK_TAGS):
                 el.tail = "\n" + (el.tail or "")
@@ -117,9 +117,9 @@ def normalize_entry(entry: Any, feed: FeedConfig) -> FeedItem:
     if link is None and guid is None:
         raise MalformedEntry(f"entry {_label(entry)!r} has neither link nor guid")
     url = canonical_url(link) if link else guid
-    title = html_to_text(entry.get("title"))
-    summary = html_to_text(entry.get("summary"))
-    contents = [html_to_text(c.get("value")) for c in entry.get("content") or []]
+    title = _text(entry, "title")
+    summary = _text(entry, "summary")
+    contents = [html_to_text(c.get("value"), c.get("type") or "text/html") for c in entry.get("content") or []]
     content = max(contents, key=len, default="")
     if not (title or summary or content or link):
         raise MalformedEntry(f"entry {guid!r} has no title, text or link")
@@ -134,6 +134,11 @@ def normalize_entry(entry: Any, feed: FeedConfig) -> FeedItem:
         ),
         link=link,
     )
+
+
+def _text(entry: Any, key: str) -> str:
+    detail = entry.get(f"{key}_detail") or {}
+    return html_to_text(entry.get(key), detail.get("type") or "text/html")
 
 
 def published_utc(entry: Any) -> datetime | None:

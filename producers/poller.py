@@ -138,7 +138,14 @@ class Poller:
         return PollReport({r.feed: r for r in reports})
 
     async def poll_feed(self, feed: FeedConfig) -> FeedReport:
-        """Fetch, parse and publish one feed; never raises for feed problems (they are in the report)."""
+        """Fetch, parse and publish one feed; never raises: problems are in the report (and logged if unexpected)."""
+        try:
+            return await self._poll(feed)
+        except Exception as exc:  # a bug with one feed must not stop the others
+            log.exception("feed %s: poll failed", feed.name)
+            return FeedReport(feed.name, error=f"internal error ({type(exc).__name__}: {exc})")
+
+    async def _poll(self, feed: FeedConfig) -> FeedReport:
         report = FeedReport(feed.name)
         validators = self.seen.validators(feed.name, feed.url)
         try:
@@ -253,7 +260,7 @@ async def run_async(settings: Settings, feeds: Sequence[FeedConfig], stop_event:
             log.info("polling %d feeds into %s", len(feeds), settings.topic("raw"))
             tasks = [asyncio.create_task(_feed_loop(poller, f, stop)) for f in feeds]
             await stop.wait()
-            done, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S) if tasks else (set(), set())
+            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S) if tasks else (set(), set())
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -286,11 +293,7 @@ async def _feed_loop(poller: Poller, feed: FeedConfig, stop: asyncio.Event) -> N
     failures = 0
     await _sleep_unless(stop, random.uniform(0, min(2.0, feed.interval_s)))  # spread the first polls a little
     while not stop.is_set():
-        try:
-            report = await poller.poll_feed(feed)
-        except Exception as exc:  # a bug must not stop the other feeds; it is logged with its traceback
-            log.exception("feed %s: poll failed", feed.name)
-            report = FeedReport(feed.name, error=f"internal error ({type(exc).__name__}: {exc})")
+        report = await poller.poll_feed(feed)
         failures = failures + 1 if report.error else 0
         wait = max(next_wait_s(feed, failures), min(report.retry_after_s or 0, feed.retry_max_s))
         if report.error:

@@ -350,3 +350,15 @@ def test_retry_after_is_read_from_throttling_answers(httpserver, tmp_path):
     with pytest.raises(HTTPStatusError, match="HTTP 429") as err:
         get(httpserver.url_for("/busy"), settings(tmp_path))
     assert err.value.retry_after_s == 120
+
+
+def test_plain_text_titles_keep_angle_brackets_and_html_summaries_lose_markup():
+    doc = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:t</id><updated>2017-01-09T00:00:00Z</updated>
+<entry><title type="text">Tehran &lt;-&gt; Moscow: talks</title><id>urn:1</id><link href="http://x.example/1"/>
+<updated>2017-01-09T18:00:00+03:00</updated>
+<summary type="html">&lt;p&gt;Lavrov &amp;amp; Zarif &lt;b&gt;spoke&lt;/b&gt;.&lt;/p&gt;</summary></entry></feed>"""
+    (item,) = parse_feed(doc.encode(), FEED).items
+    assert item.article.title == "Tehran <-> Moscow: talks"
+    assert item.article.summary == "Lavrov & Zarif spoke."
+    assert item.article.published == datetime(2017, 1, 9, 15, tzinfo=timezone.utc)

@@ -197,23 +197,13 @@ def evaluate_polnear(docs: Sequence[Document], settings: Settings | None = None)
 
 # --- cue frames learned from the train split ----------------------------------------------------------
 
-FRAME_PREPS = ("for", "on", "about", "to", "with", "of", "as", "against")
-
-
-def _frame_candidates(t) -> Iterable[tuple[str, object]]:
-    for c in t.children:
-        if c.dep_ in ("ccomp", "xcomp", "dobj") or (t.pos_ == "NOUN" and c.dep_ in ("acl", "ccomp")):
-            yield c.dep_, c
-        elif c.dep_ == "prep" and c.lower_ in FRAME_PREPS:
-            for g in c.children:
-                if g.dep_ in ("pobj", "pcomp"):
-                    yield f"prep_{c.lower_}", g
-
-
+FRAME_TYPES = ("ccomp", "xcomp", "dobj", "oprd", "prep_for", "prep_on", "prep_about", "prep_to", "prep_with",
+               "prep_of", "prep_as", "prep_against")
+NOUN_FRAME_TYPES = ("acl", "ccomp", "prep_of", "prep_that", "prep_on", "prep_about")
 def count_frames(docs: Sequence[Document], parsed: Iterable) -> dict[tuple[str, str], list[int]]:
     """For each (lemma, complement type) seen under a verb or noun: [occurrences, occurrences where the
     token is a gold Cue and the complement's span matches that attribution's gold content]."""
-    from processors.extraction.statements import _char_range, _frame_key
+    from processors.extraction.statements import _char_range, _frame_key, complement_tokens
 
     stats: dict[tuple[str, str], list[int]] = {}
     for d, doc in zip(docs, parsed):
@@ -222,8 +212,9 @@ def count_frames(docs: Sequence[Document], parsed: Iterable) -> dict[tuple[str, 
                 continue
             tr = (t.idx, t.idx + len(t))
             contents = [g.content for g, cue in zip(d.gold, d.cues) if _overlap(tr, cue) > 0]
-            for ctype, c in _frame_candidates(t):
-                r = _char_range(list(c.subtree), doc)
+            for ctype in NOUN_FRAME_TYPES if t.pos_ == "NOUN" else FRAME_TYPES:
+                toks = complement_tokens(t, ctype)
+                r = _char_range(toks, doc) if toks else None
                 if r is None:
                     continue
                 hit = any(0 < _overlap(r, g) and _overlap(r, g) >= 0.5 * sum(e - s for s, e in g) for g in contents)
@@ -246,7 +237,7 @@ def select_frames(stats: dict[tuple[str, str], list[int]], min_hits: int, min_pr
 def polnear_frames(split: str = typer.Option("train", help="Split to learn from (never the held-out one)."),
                    root: Path = typer.Option(DEFAULT_POLNEAR_ROOT),
                    out: Path = typer.Option(Path(__file__).resolve().parent / "data" / "frames.yaml"),
-                   min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.35)) -> None:
+                   min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.25)) -> None:
     """Learn the cue frames (lemma -> complement types) of `newsmon_statements` from a PolNeAR split."""
     from processors.extraction import load_pipeline
 

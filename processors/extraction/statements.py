@@ -92,16 +92,17 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
     "newsmon_statements",
     default_config={"cues_file": "cues.yaml", "frames_file": "frames.yaml", "max_quote_chars": 4000, "max_cue_distance": 40,
                     "min_unattributed_words": 6, "separate_partial_quotes": False, "embedded_share": 0.6,
-                    "max_split_gap": 250, "reported_speech": True},
+                    "max_split_gap": 250, "reported_speech": True, "speaker_lines": True},
 )
 def make_statement_finder(nlp: Language, name: str, cues_file: str, frames_file: str, max_quote_chars: int, max_cue_distance: int,
                           min_unattributed_words: int, separate_partial_quotes: bool, embedded_share: float,
-                          max_split_gap: int, reported_speech: bool) -> StatementFinder:
+                          max_split_gap: int, reported_speech: bool, speaker_lines: bool) -> StatementFinder:
     """The `newsmon_statements` component; settings as in its config, the lexicon in `cues_file`."""
     return StatementFinder(load_cues(cues_file, frames_file or None), max_quote_chars=max_quote_chars, max_cue_distance=max_cue_distance,
                            min_unattributed_words=min_unattributed_words,
                            separate_partial_quotes=separate_partial_quotes, embedded_share=embedded_share,
-                           max_split_gap=max_split_gap, reported_speech=reported_speech)
+                           max_split_gap=max_split_gap, reported_speech=reported_speech,
+                           speaker_lines=speaker_lines)
 
 
 @dataclass
@@ -136,6 +137,8 @@ class StatementFinder:
     embedded_share: float = 0.6
     max_split_gap: int = 250
     reported_speech: bool = True
+    speaker_lines: bool = True
+    nested: bool = False
     _quote_re: re.Pattern = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,8 +150,36 @@ class StatementFinder:
         statements = self._direct(doc, quotes)
         if self.reported_speech:
             statements += self._reported(doc, quotes, statements)
+        if self.speaker_lines:
+            statements = self._speaker_lines(doc, statements)
+        if not self.nested:
+            statements = _outermost(statements)
         doc._.statements = sorted(statements, key=lambda s: s.content)
         return doc
+
+    _SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)")
+
+    def _speaker_lines(self, doc: Doc, statements: list[StatementSpan]) -> list[StatementSpan]:
+        """`Name: what they said` lines (headlines, transcripts); they replace an unattributed quote there."""
+        text = doc.text
+        out = []
+        for m in self._SPEAKER_LINE.finditer(text):
+            if len(m.group("name").split()) > 6 or len(m.group("content").split()) < 3:
+                continue
+            name = doc.char_span(m.start("name"), m.end("name"), alignment_mode="contract")
+            colon = doc.char_span(m.end("name"), m.end("name") + 1, alignment_mode="expand")
+            s, e = m.start("content"), m.end("content")
+            while e > s and text[e - 1] in ".”\"' ":
+                e -= 1
+            if name is None or colon is None or not any(t.pos_ in ("PROPN", "NOUN") for t in name):
+                continue
+            clash = [st for st in statements if st.content[0] < e and s < st.content[1]]
+            if any(st.cue is not None for st in clash):
+                continue
+            statements = [st for st in statements if st not in clash]
+            out.append(StatementSpan(content=(s, e), kind="direct", speaker=_trim(doc, name.start, name.end),
+                                     cue=colon))
+        return statements + out
 
     # --- quotes -------------------------------------------------------------------------------------
 
@@ -205,6 +236,9 @@ class StatementFinder:
             q.cue = self._quote_cue(doc, q) or self._colon_cue(doc, q)
             if q.cue is not None:
                 q.roles = self.roles(q.cue)
+                speaker = q.roles[0]
+                if speaker is not None and any(s <= speaker.start_char < e for _, s, e, _ in q.segments):
+                    q.roles = (self._speaker_near(doc, q, q.cue), *q.roles[1:])
             else:
                 self._dash_attribution(doc, q)
         quotes = self._merge_split(text, quotes)
@@ -289,6 +323,17 @@ class StatementFinder:
             best = self._window_cue(doc, q, hi)
         return best[1] if best else None
 
+    @staticmethod
+    def _speaker_near(doc: Doc, q: _Quote, cue: Token) -> Span | None:
+        """When the parse puts the subject inside the quote: the noun phrase between quote and cue,
+        or right after the cue ("..., said the minister")."""
+        lo = doc.char_span(q.end, q.end, alignment_mode="expand")
+        start = lo.start if lo is not None else cue.i
+        between = [t for t in doc[min(start, cue.i):cue.i] if t.pos_ in ("PROPN", "NOUN", "PRON")]
+        after = [t for t in doc[cue.i + 1:min(len(doc), cue.i + 6)] if t.pos_ in ("PROPN", "NOUN", "PRON")]
+        head = between[-1] if between else (after[0] if after else None)
+        return _phrase(head) if head is not None and head.idx >= q.end else None
+
     def _colon_cue(self, doc: Doc, q: _Quote) -> Token | None:
         """`He said:` closing the paragraph (or the words) just before the quote."""
         text = doc.text
@@ -340,7 +385,7 @@ class StatementFinder:
                 same_cue = q.cue is not None and q.cue.i == prev.cue.i
                 if "\n" not in gap and (same_cue or (q.cue is None and prev.end <= prev.cue.idx < q.start
                                                      and len(gap) <= self.max_split_gap
-                                                     and len(re.findall(r"[.!?]\s", gap)) <= 1)):
+                                                     and _sentence_ends(gap) <= 1)):
                     prev.segments += q.segments
                     prev.closed = q.closed
                     continue
@@ -351,7 +396,7 @@ class StatementFinder:
     def _continues(text: str, anchor: int, start: int) -> bool:
         """Whether a quote starting at `start` continues the statement whose last part ends at `anchor`."""
         gap = text[anchor:start]
-        return len(gap) < 300 and len(re.findall(r"[.!?][\"'”’)]*\s", gap + " ")) <= 1 and gap.count("\n") <= 2
+        return len(gap) < 300 and _sentence_ends(gap + " ") <= 1 and gap.count("\n") <= 2
 
     # --- reported speech ----------------------------------------------------------------------------
 
@@ -385,8 +430,8 @@ class StatementFinder:
             toks = [t for t in head.subtree if t.i not in drop]
             return _char_range(toks, doc)
         comp = self.complement(cue)
-        if comp is not None:
-            return _char_range(list(comp.subtree), doc)
+        if comp:
+            return _char_range(comp, doc)
         comps = [c for c in cue.children if c.dep_ == "ccomp"] if self.is_cue(cue) else []
         if comps:
             c = comps[0] if len(comps) == 1 else max(comps, key=lambda c: len(list(c.subtree)))
@@ -399,21 +444,13 @@ class StatementFinder:
             return _char_range(toks, doc)
         return None
 
-    def complement(self, cue: Token) -> Token | None:
-        """The complement a frame of the cue's lemma selects: `ccomp`, `xcomp`, `dobj`, `acl` or
-        `prep_<word>` (the object of that preposition: "called for X")."""
+    def complement(self, cue: Token) -> list[Token] | None:
+        """The tokens of the complement a frame of the cue's lemma selects: `ccomp`, `xcomp`, `dobj`,
+        `acl`, `oprd` (object and predicate: "called X a liar") or `prep_<word>` ("called for X")."""
         for ctype in self.cues.frames.get(_frame_key(cue), ()):
-            if ctype.startswith("prep_"):
-                word = ctype[5:]
-                for c in cue.children:
-                    if c.dep_ == "prep" and c.lower_ == word:
-                        obj = next((g for g in c.children if g.dep_ in ("pobj", "pcomp")), None)
-                        if obj is not None:
-                            return obj
-                continue
-            comp = next((c for c in cue.children if c.dep_ == ctype), None)
-            if comp is not None:
-                return comp
+            toks = complement_tokens(cue, ctype)
+            if toks:
+                return toks
         return None
 
     # --- roles --------------------------------------------------------------------------------------
@@ -511,6 +548,44 @@ def _by_phrase(t: Token) -> Token | None:
     return None
 
 
+def complement_tokens(cue: Token, ctype: str) -> list[Token]:
+    """The tokens of one complement type of a cue (empty when the cue has none)."""
+    if ctype.startswith("prep_"):
+        for c in cue.children:
+            if c.dep_ == "prep" and c.lower_ == ctype[5:]:
+                obj = next((g for g in c.children if g.dep_ in ("pobj", "pcomp")), None)
+                if obj is not None:
+                    return list(obj.subtree)
+        return []
+    if ctype == "oprd":
+        obj, pred = _child(cue, "dobj"), _child(cue, "oprd")
+        return [*obj.subtree, *pred.subtree] if obj is not None and pred is not None else []
+    comp = _child(cue, ctype)
+    return list(comp.subtree) if comp is not None else []
+
+
+_ABBREVIATIONS = frozenset("mr mrs ms dr st sen rep gov gen lt col jr sr inc co corp no vs prof rev sgt capt".split())
+_SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’)]*\s")
+
+
+def _sentence_ends(text: str) -> int:
+    """How many sentences end in `text` (abbreviations such as "Mr." and initials do not count)."""
+    return sum(1 for m in _SENTENCE_END.finditer(text)
+               if not (m.group(2) == "." and (m.group(1).lower() in _ABBREVIATIONS or len(m.group(1)) == 1)))
+
+
+def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:
+    """Drop reported statements whose cue lies inside what another statement reports."""
+    ranges = [st.content for st in statements]
+    keep = []
+    for st in statements:
+        if st.kind == "indirect" and st.cue is not None and any(
+                s <= st.cue.start_char < e and (s, e) != st.content for s, e in ranges):
+            continue
+        keep.append(st)
+    return keep
+
+
 def _frame_key(t: Token) -> str:
     """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...")."""
     return t.lemma_.lower() + ("/n" if t.pos_ == "NOUN" else "")
@@ -532,8 +607,11 @@ def _subject(cue: Token) -> Token | None:
         if t.dep_ in ("conj", "xcomp", "advcl") and t.head is not t:
             t = t.head
             continue
-        if t.dep_ == "relcl":
-            return t.head
+        if t.dep_ == "pcomp" and t.head.dep_ == "prep" and t.head.head.pos_ in ("VERB", "AUX"):
+            t = t.head.head  # "..., by saying ..."
+            continue
+        if t.dep_ in ("relcl", "acl") and t.head.pos_ in ("NOUN", "PROPN", "PRON"):
+            return t.head  # "Smith, who said ..." / "a statement announcing ..."
         return None
     return None
 

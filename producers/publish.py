@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from newsmon.records import DeadLetter, RawArticle
 from newsmon.settings import Settings
@@ -69,7 +69,10 @@ class Publisher:
             except KafkaError as exc:
                 result.failed[article.id] = kafka_reason(exc)
         if futures:
-            self.producer.flush(timeout_s)
+            try:
+                self.producer.flush(timeout_s)
+            except KafkaTimeoutError:
+                pass  # each future below says whether its record was acknowledged
         for article_id, future in futures.items():
             if future.is_done and future.succeeded():
                 result.acked.append(article_id)

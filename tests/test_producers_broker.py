@@ -23,6 +23,7 @@ from newsmon.topics import ensure_topics
 from producers.config import FeedConfig
 from producers.demo import page_html, rss_xml, seed_items
 from producers.poller import Poller, poll_once, run
+from producers.publish import Publisher, make_producer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -240,3 +241,20 @@ def test_produce_cli_runs_until_interrupted(settings):
             proc.wait()
     assert proc.returncode == 0, err
     assert "feed demo: 3 new, 0 already seen, next poll in" in err
+
+
+def test_items_not_acknowledged_are_not_marked_seen_and_go_out_next_poll(settings, seed_site):
+    async def poll(publisher: Publisher):
+        async with Poller(settings, publisher=publisher) as poller:
+            return await poller.poll_all([seed_site])
+
+    refusing = Publisher(settings, make_producer(settings, max_request_size=300))  # every record is too large
+    try:
+        failed = asyncio.run(poll(refusing))
+    finally:
+        refusing.close()
+    assert failed.published == 0
+    assert failed.errors["seeds"].startswith("publish failed for 3 of 3 items (MessageSizeTooLargeError")
+    # nothing was marked seen and the feed's validators were not kept (no 304 next time): all three go out
+    assert poll_once(settings, [seed_site]).published == 3
+    assert len(consume(settings, "raw", expect=3)) == 3

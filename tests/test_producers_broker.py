@@ -213,19 +213,26 @@ def cli_env(settings: Settings) -> dict[str, str]:
             "NEWSMON_PARTITIONS": str(settings.partitions), "NEWSMON_HTTP_TIMEOUT_S": "5"}
 
 
-def test_produce_once_cli_reports_each_feed(settings, tmp_path):
+def test_produce_once_cli_reports_each_feed_and_a_restart_adds_nothing(settings, seed_site, tmp_path):
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  - name: offline\n    url: http://127.0.0.1:{free_port()}/rss\n")
-    done = subprocess.run([sys.executable, "-c", PRODUCE, "--once", "--demo", "--feeds", str(feeds)],
-                          env=cli_env(settings), capture_output=True, text=True, timeout=90)
-    assert done.returncode == 0, done.stderr
-    lines = [" ".join(line.split()) for line in done.stdout.splitlines()]
-    assert "offline unreachable (connection refused)" in lines
-    assert "demo 3 new, 0 already seen" in lines
-    assert "published 3, already seen 0, malformed entries 0, failed feeds 1 of 2" in lines
-    assert "feed offline: unreachable (connection refused)" in done.stderr
+    feeds.write_text(f"feeds:\n  - name: offline\n    url: http://127.0.0.1:{free_port()}/rss\n"
+                     f"  - name: seeds\n    url: {seed_site.url}\n")
+
+    def produce_once() -> list[str]:
+        done = subprocess.run([sys.executable, "-c", PRODUCE, "--once", "--feeds", str(feeds)],
+                              env=cli_env(settings), capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done.stderr
+        assert "feed offline: unreachable (connection refused)" in done.stderr
+        return [" ".join(line.split()) for line in done.stdout.splitlines()]
+
+    first = produce_once()
+    assert "offline unreachable (connection refused)" in first
+    assert "seeds 3 new, 0 already seen" in first
+    assert "published 3, already seen 0, malformed entries 0, failed feeds 1 of 2" in first
+    second = produce_once()  # a new process on the same data directory
+    assert "seeds not modified" in second
     articles = [RawArticle.model_validate_json(r.value) for r in consume(settings, "raw", expect=3)]
-    assert sorted(a.content_source for a in articles) == ["page"] * 3
+    assert len(articles) == 3 and sorted(a.content_source for a in articles) == ["page"] * 3
 
 
 def test_produce_cli_runs_until_interrupted(settings):

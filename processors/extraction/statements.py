@@ -190,6 +190,7 @@ class StatementFinder:
         quotes: list[_Quote] = []
         for para in re.finditer(r"[^\n]+", text):
             open_at: tuple[int, int] | None = None  # (mark start, mark end)
+            depth = 0  # quotes nested in the open one ("... what he calls “hell” than ...")
             for m in self._quote_re.finditer(text, para.start(), para.end()):
                 ch, pos, end = m.group(), m.start(), m.end()
                 before = text[pos - 1] if pos > para.start() else " "
@@ -199,9 +200,15 @@ class StatementFinder:
                         open_at = (pos, end)
                 elif ch in closes:
                     if ch in opens and ch not in self.cues.straight_quotes and before.isspace() and after.isalnum():
+                        if sum(text.count(c, end, para.end()) for c in closes - opens) >= 2:
+                            depth += 1  # a quote inside the quote
+                            continue
                         # an opening mark inside an open quote: the first one was never closed
                         self._add(quotes, text, open_at, pos, pos, closed=False)
                         open_at = (pos, end)
+                        continue
+                    if depth and ch not in self.cues.straight_quotes:
+                        depth -= 1
                         continue
                     self._add(quotes, text, open_at, pos, end, closed=True)
                     open_at = None
@@ -512,7 +519,8 @@ class StatementFinder:
     def _quoting_verb(self, cue: Token) -> Token | None:
         """The verb of "X was quoted (by Y) as saying" / "Y quoted X as saying", if `cue` sits in one."""
         if cue.lemma_.lower() in self.cues.quote_verbs:
-            return cue
+            as_saying = any(c.lower_ == "as" or (c.dep_ in ("advcl", "xcomp") and self.is_cue(c)) for c in cue.children)
+            return cue if as_saying or _child(cue, "nsubjpass") is not None else None
         t = cue
         for _ in range(2):
             if t.dep_ in ("ROOT",) or t.head is t:
@@ -601,8 +609,6 @@ def _subject(cue: Token) -> Token | None:
     for _ in range(4):
         subj = next((c for c in t.children if c.dep_ in ("nsubj", "nsubjpass")), None)
         if subj is not None:
-            if subj.tag_ in ("WP", "WDT") and t.dep_ == "relcl":
-                return t.head
             return subj
         if t.dep_ in ("conj", "xcomp", "advcl") and t.head is not t:
             t = t.head
@@ -617,8 +623,12 @@ def _subject(cue: Token) -> Token | None:
 
 
 def _phrase(t: Token) -> Span:
-    """The noun phrase a token heads, without relative clauses and trailing punctuation."""
+    """The noun phrase a token heads, without relative clauses and trailing punctuation; for a relative
+    pronoun ("who said"), the phrase it refers to up to the pronoun ("Mr. Obama, who")."""
     doc = t.doc
+    if t.tag_ in ("WP", "WDT") and t.head.dep_ == "relcl" and t.head.head.i < t.i:
+        head = t.head.head
+        return _trim(doc, _phrase(head).start, t.i + 1)
     start, end = t.left_edge.i, t.right_edge.i + 1
     for c in t.children:
         if c.dep_ in ("relcl", "acl") and c.i > t.i:

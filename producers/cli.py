@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -18,7 +19,7 @@ from producers.poller import poll_once, run
 
 
 def produce(
-    feeds: Path = typer.Option(None, "--feeds",
+    feeds: Optional[Path] = typer.Option(None, "--feeds",
                                help="Feed list (YAML); default: NEWSMON_FEEDS_FILE or producers/feeds.yaml."),
     once: bool = typer.Option(False, "--once", help="Poll every feed once, print what happened, exit."),
     demo: bool = typer.Option(False, "--demo", help="Also serve and poll a local feed of the three seed articles."),

@@ -88,6 +88,8 @@ class FetchResult:
     content: bytes | None
     content_type: str
     validators: Validators
+    moved_to: str | None = None  # where a permanent redirect (301, 308) led
+
 
     @property
     def not_modified(self) -> bool:
@@ -132,8 +134,9 @@ async def fetch(client: httpx.AsyncClient, url: str, settings: Settings, validat
 async def _get(client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int) -> FetchResult:
     async with client.stream("GET", url, headers=headers) as resp:
         final = str(resp.url)
+        moved = final if any(r.status_code in (301, 308) for r in resp.history) else None
         if resp.status_code == 304:
-            return FetchResult(final, 304, None, "", _validators(resp))
+            return FetchResult(final, 304, None, "", _validators(resp), moved)
         if resp.status_code >= 400:
             raise HTTPStatusError(url, f"HTTP {resp.status_code} {resp.reason_phrase}".strip(), resp.status_code,
                                   _retry_after_s(resp.headers.get("Retry-After")))
@@ -146,7 +149,7 @@ async def _get(client: httpx.AsyncClient, url: str, headers: dict[str, str], max
             if len(body) > max_bytes:
                 raise TooLarge(url, f"response exceeds the limit of {max_bytes:,} bytes")
         return FetchResult(final, resp.status_code, bytes(body), resp.headers.get("Content-Type", ""),
-                           _validators(resp))
+                           _validators(resp), moved)
 
 
 def _retry_after_s(value: str | None) -> float | None:

@@ -43,6 +43,7 @@ class FeedReport:
     rejected: int = 0  # malformed entries, sent to the dead-letter topic
     not_modified: bool = False  # HTTP 304: nothing new since the last poll
     error: str | None = None  # e.g. "unreachable (connection refused)"
+    moved_to: str | None = None  # the feed redirects permanently here: update the feed list
     retry_after_s: float | None = None  # the server asked to wait this long (HTTP 429/503 Retry-After)
 
     @property
@@ -155,6 +156,7 @@ class Poller:
             report.error = f"{exc.kind} ({exc.reason})"
             report.retry_after_s = getattr(exc, "retry_after_s", None)
             return report
+        report.moved_to = result.moved_to
         if result.not_modified:
             report.not_modified = True
             return report
@@ -241,6 +243,8 @@ async def _poll_once(settings: Settings, feeds: Sequence[FeedConfig]) -> PollRep
         report = await poller.poll_all(feeds)
     for r in report.feeds.values():
         (log.warning if r.error else log.info)("feed %s: %s", r.feed, r.describe())
+        if r.moved_to:
+            log.warning("feed %s: moved permanently to %s (update the feed list)", r.feed, r.moved_to)
     return report
 
 
@@ -290,10 +294,15 @@ async def _start_poller(settings: Settings, stop: asyncio.Event) -> Poller | Non
 
 
 async def _feed_loop(poller: Poller, feed: FeedConfig, stop: asyncio.Event) -> None:
-    failures = 0
+    failures, moved_to = 0, None
     await _sleep_unless(stop, random.uniform(0, min(2.0, feed.interval_s)))  # spread the first polls a little
     while not stop.is_set():
         report = await poller.poll_feed(feed)
+        if report.moved_to and report.moved_to != moved_to:
+            log.warning("feed %s: moved permanently to %s (update the feed list)", feed.name, report.moved_to)
+        moved_to = report.moved_to
+        if failures and not report.error:
+            log.info("feed %s: reachable again after %d failed polls", feed.name, failures)
         failures = failures + 1 if report.error else 0
         wait = max(next_wait_s(feed, failures), min(report.retry_after_s or 0, feed.retry_max_s))
         if report.error:

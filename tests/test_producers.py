@@ -362,3 +362,13 @@ def test_plain_text_titles_keep_angle_brackets_and_html_summaries_lose_markup():
     assert item.article.title == "Tehran <-> Moscow: talks"
     assert item.article.summary == "Lavrov & Zarif spoke."
     assert item.article.published == datetime(2017, 1, 9, 15, tzinfo=timezone.utc)
+
+
+def test_permanent_redirect_is_noted(httpserver, tmp_path):
+    httpserver.expect_request("/old").respond_with_response(
+        Response(status=301, headers={"Location": httpserver.url_for("/new")}))
+    httpserver.expect_request("/tmp").respond_with_response(
+        Response(status=302, headers={"Location": httpserver.url_for("/new")}))
+    httpserver.expect_request("/new").respond_with_data("<rss/>")
+    assert get(httpserver.url_for("/old"), settings(tmp_path)).moved_to == httpserver.url_for("/new")
+    assert get(httpserver.url_for("/tmp"), settings(tmp_path)).moved_to is None

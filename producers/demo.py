@@ -147,10 +147,6 @@ class DemoServer:
         """The feed entry for this server."""
         return FeedConfig(name=name, url=self.feed_url, interval_s=interval_s, tags=["demo"])
 
-    def __iter__(self):
-        """Unpacks as `(server, feed)`: `server, feed = serve_demo()`."""
-        return iter((self, self.feed()))
-
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()

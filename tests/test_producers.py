@@ -323,8 +323,8 @@ def test_demo_server_serves_feed_pages_and_304(seed_texts):
         assert squash(extract_main_text(page.content)).endswith(squash(seed_texts["002"]))
         again = httpx.get(demo.feed_url, headers={"If-None-Match": feed.headers["etag"]})
         assert again.status_code == 304
-        server, feed_config = demo
-        assert server is demo and feed_config.url == demo.feed_url and feed_config.name == "demo"
+        feed_config = demo.feed()
+        assert feed_config.url == demo.feed_url and feed_config.name == "demo"
 
 
 def test_page_that_does_not_match_the_item_is_not_used(httpserver, tmp_path, caplog):

@@ -477,8 +477,9 @@ class StatementFinder:
             passive = _child(quoting, "nsubjpass")
             agent = _child(quoting, "agent") or _child(cue, "agent") or _by_phrase(cue)
             via = _child(agent, "pobj") if agent is not None else None
+            via_span = _with_name(_phrase(via)) if via is not None else None
             if passive is not None:
-                return (_phrase(passive), _phrase(via) if via is not None else None, None)
+                return (_phrase(passive), via_span, None)
             obj, subj = _child(quoting, "dobj"), _child(quoting, "nsubj")
             if obj is not None:
                 return (_phrase(obj), _phrase(subj) if subj is not None else None, None)
@@ -641,6 +642,14 @@ def _phrase(t: Token) -> Span:
             start = k + 1  # a dateline: "TEHRAN - Presidents of ..."
             break
     return _trim(doc, start, end)
+
+
+def _with_name(span: Span) -> Span:
+    """An outlet mention with the name that follows it: "Iran's state news agency" + "IRNA"."""
+    doc, end = span.doc, span.end
+    while end < len(doc) and doc[end].pos_ == "PROPN" and doc[end - 1].whitespace_:
+        end += 1
+    return doc[span.start:end]
 
 
 def _trim(doc: Doc, start: int, end: int) -> Span:

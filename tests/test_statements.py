@@ -1,0 +1,172 @@
+"""Statement detection (`newsmon_statements`): the seed articles and tricky constructions."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.extraction import load_pipeline
+from processors.extraction.statements import StatementFinder, StatementSpan, load_cues
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    nlp = load_pipeline()
+    if "newsmon_statements" not in nlp.pipe_names:
+        nlp.add_pipe("newsmon_statements")
+    return nlp
+
+
+def found(nlp, text: str) -> list[tuple[StatementSpan, str]]:
+    doc = nlp(text)
+    return [(st, st.text(doc)) for st in doc._.statements]
+
+
+def one(statements, starts: str) -> StatementSpan:
+    hits = [st for st, text in statements if text.startswith(starts)]
+    assert len(hits) == 1, f"{starts!r}: {[t for _, t in statements]}"
+    return hits[0]
+
+
+def text_of(span) -> str | None:
+    return span.text if span is not None else None
+
+
+# --- seed articles --------------------------------------------------------------------------------------
+
+def test_seed_000_quotes_via_outlets(nlp, seed_texts):
+    sts = found(nlp, seed_texts["000"])
+    rouhani = one(sts, "During the ceasefire, the political talks (among Syrian groups) should be accelerated")
+    assert (rouhani.kind, text_of(rouhani.speaker), text_of(rouhani.cue)) == ("direct", "Rouhani", "quoted")
+    assert text_of(rouhani.via) == "Iran’s state news agency IRNA"
+    assert seed_texts["000"][slice(*rouhani.content)].endswith("fighting against terrorists in Syria")
+
+    shamkhani = one(sts, "The Iranian government and armed forces will continue")
+    assert (shamkhani.kind, text_of(shamkhani.speaker), text_of(shamkhani.via)) == \
+        ("direct", "NSC Secretary Ali Shamkhani", "the Reuters")
+
+    ansari = one(sts, "Iran’s support continues for the fight against terrorism")
+    assert (ansari.kind, text_of(ansari.speaker), text_of(ansari.via)) == ("direct", "Ansari", "the Al Arabia")
+    # the quote that follows without a new cue is his too: a second piece of the same statement
+    assert len(ansari.pieces) == 2
+    assert seed_texts["000"][slice(*ansari.pieces[1])].startswith("Syria will march forward strongly")
+
+
+def test_seed_000_reported_according_to(nlp, seed_texts):
+    sts = found(nlp, seed_texts["000"])
+    jafari = one(sts, "the current situation in Syria is very good after the recapture of Palmyra")
+    assert (jafari.kind, text_of(jafari.cue)) == ("indirect", "According to")
+    assert text_of(jafari.speaker) == "Guards chief Major General Mohammad Ali Jafari"
+    iranian = one(sts, "that to bring peace and resolve the Syrian conflict")
+    assert (text_of(iranian.speaker), text_of(iranian.cue)) == ("The Iranian president", "said")
+
+
+def test_seed_001_partial_quote_and_estimate(nlp, seed_texts):
+    text = seed_texts["001"]
+    sts = found(nlp, text)
+    assad = one(sts, 'that he was "optimistic" about the upcoming peace negotiations in Astana')
+    assert (assad.kind, text_of(assad.speaker), text_of(assad.cue)) == \
+        ("indirect", "Syrian President Bashar al-Assad", "said")
+    assert [text[s:e] for s, e in assad.quotes] == ["optimistic"]
+    mistura = one(sts, "that more than 400,000 people had been killed")
+    assert (text_of(mistura.speaker), text_of(mistura.cue)) == \
+        ("UN Special Envoy for Syria Staffan de Mistura", "estimated")
+    ministry = one(sts, "The two top diplomats continued the discussion")
+    assert (ministry.kind, text_of(ministry.speaker)) == ("direct", "the Russian Foreign Ministry")
+
+
+def test_seed_002_each_quote_to_its_mention(nlp, seed_texts):
+    sts = found(nlp, seed_texts["002"])
+    expected = {
+        "This victory sent the message": "President Rouhani",
+        "Along with this victory, political negotiations should begin": "President Rouhani",
+        "Kazakhstan is a suitable place": "Dr Rouhani",
+        "This move indicates that we should be extremely careful": "He",
+        "Tehran and Moscow's consultation and cooperation": "the President of Russia",
+        "The achievement of Moscow-Tehran constructive cooperation": "Putin",
+        "We suggest that the peace process be started in Kazakhstan": "the Russian president",
+    }
+    for start, speaker in expected.items():
+        st = one(sts, start)
+        assert (st.kind, text_of(st.speaker)) == ("direct", speaker), start
+
+
+# --- constructions --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["“We will respond,” the minister said.", '"We will respond," the minister said.',
+                                  '"We will respond," said the minister.', "The minister said: “We will respond.”"])
+def test_quote_marks_and_order(nlp, text):
+    (st, content), = found(nlp, text)
+    assert content.rstrip(".") == "We will respond"
+    assert (st.kind, text_of(st.speaker).lower(), text_of(st.cue)) == ("direct", "the minister", "said")
+
+
+def test_split_quote_is_one_statement(nlp):
+    (st, content), = found(nlp, '"We will respond," the minister said, "and we will not stop."')
+    assert content == "We will respond and we will not stop."
+    assert len(st.pieces) == 2 and text_of(st.speaker) == "the minister"
+
+
+def test_quote_over_paragraphs(nlp):
+    text = ("“The first paragraph of the statement ends here.\n\n"
+            "“The second paragraph closes it,” the spokesman told reporters.")
+    (st, content), = found(nlp, text)
+    assert content == "The first paragraph of the statement ends here. The second paragraph closes it"
+    assert (text_of(st.speaker), text_of(st.addressee)) == ("the spokesman", "reporters")
+
+
+def test_continuation_keeps_the_speaker(nlp):
+    text = ('"The talks were useful," Lavrov said on Monday.\n\n'
+            '"Moscow and Tehran will keep working together on a political settlement."')
+    sts = found(nlp, text)
+    second = one(sts, "Moscow and Tehran will keep working together")
+    assert second.continued and second.cue is None and text_of(second.speaker) == "Lavrov"
+
+
+def test_passive_quoted_by_outlet(nlp):
+    (st, _), = found(nlp, '"The talks will continue," Lavrov was quoted by TASS as saying.')
+    assert (text_of(st.speaker), text_of(st.via)) == ("Lavrov", "TASS")
+
+
+def test_outlet_quoted_speaker(nlp):
+    (st, _), = found(nlp, "“We will not retreat,” the Reuters quoted the general as saying.")
+    assert (text_of(st.speaker), text_of(st.via)) == ("the general", "the Reuters")
+
+
+def test_according_to_at_the_end(nlp):
+    (st, content), = found(nlp, "The talks will resume on Monday, according to the foreign ministry.")
+    assert content == "The talks will resume on Monday"
+    assert (st.kind, text_of(st.speaker), text_of(st.cue)) == ("indirect", "the foreign ministry", "according to")
+
+
+@pytest.mark.parametrize("cue", ["said", "stressed", "warned", "argued"])
+def test_reported_speech(nlp, cue):
+    (st, content), = found(nlp, f"The Iranian foreign minister {cue} that the sanctions would fail.")
+    assert content == "that the sanctions would fail"
+    assert (st.kind, text_of(st.speaker), text_of(st.cue)) == ("indirect", "The Iranian foreign minister", cue)
+
+
+def test_dash_attribution(nlp):
+    (st, content), = found(nlp, "“We need a ceasefire before the winter comes.” ― Jane Smith\n")
+    assert content == "We need a ceasefire before the winter comes."
+    assert text_of(st.speaker) == "Jane Smith"
+
+
+def test_speaker_line(nlp):
+    (st, content), = found(nlp, "Lavrov: Talks with Iran on Syria will continue next week\n\nMore text follows here.")
+    assert content == "Talks with Iran on Syria will continue next week"
+    assert text_of(st.speaker) == "Lavrov"
+
+
+def test_no_statement_in_plain_narrative(nlp):
+    assert found(nlp, "The weather was sunny in Moscow on Monday. Traffic was light.") == []
+
+
+def test_scare_quotes_are_not_statements(nlp):
+    assert found(nlp, 'The so-called "deal" was signed in Vienna on Tuesday.') == []
+
+
+def test_quote_finder_on_raw_text():
+    finder = StatementFinder(load_cues("cues.yaml", "frames.yaml"))
+    text = "He said “a ‘big’ step” and then ''another one'' today.\n“Unclosed runs on\n“and on” here."
+    quotes = [[text[s:e] for _, s, e, _ in q.segments] for q in finder.find_quotes(text)]
+    assert quotes == [["a ‘big’ step"], ["another one"], ["Unclosed runs on", "and on"]]

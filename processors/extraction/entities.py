@@ -1,0 +1,224 @@
+"""Entities: what a mention refers to (spaCy component `newsmon_entities`) and speaker resolution.
+
+The gazetteer and places components label their matches with a knowledge-base key (`Span.kb_id_`)
+and register a `Ref` for it in `doc._.refs`. This component then groups the remaining person names
+of one article ("Hossein Jaber-Ansari", "Ansari") under one entity and sets `doc._.entities`.
+`resolve_mention` finds the entity a speaker mention means: a name, a title ("Dr Rouhani"), a role
+description ("the Russian president"), or a pronoun ("he").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from newsmon.records import Entity
+
+__all__ = ["Ref", "EntityResolver", "resolve_mention", "refs_of", "ref_of", "DATA_DIR", "ENTITY_LABELS"]
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+ENTITY_LABELS = frozenset({"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "EVENT", "LAW", "WORK_OF_ART"})
+PRONOUNS = {"he": "m", "him": "m", "she": "f", "her": "f"}
+
+for _name in ("refs", "entities", "published", "actors", "titles"):
+    if not Doc.has_extension(_name):
+        Doc.set_extension(_name, default=None)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a mention refers to: an actor, a place, a country, or a person known only from the article."""
+
+    key: str  # the `kb_id_` of the mentions
+    name: str
+    label: str  # spaCy entity label: PERSON, ORG, GPE, LOC, NORP, FAC
+    type: str  # person, government, military, armed_group, intl_org, news_agency, country, capital, city, place
+    country: str | None = None
+    id: str | None = None  # Wikidata id, "geonames:<id>" or "newsmon:<key>"; None for unknown persons
+    lat: float | None = None
+    lon: float | None = None
+    roles: tuple[str, ...] = ()
+    gender: str | None = None
+
+    @property
+    def is_place(self) -> bool:
+        return self.label in ("GPE", "LOC", "FAC") and self.type in ("country", "capital", "city", "place")
+
+
+def refs_of(doc: Doc) -> dict[str, Ref]:
+    """The doc's knowledge-base entries by key (created on first use)."""
+    if doc._.refs is None:
+        doc._.refs = {}
+    return doc._.refs
+
+
+def ref_of(span: Span) -> Ref | None:
+    """The `Ref` of an entity span, if it was resolved."""
+    return (span.doc._.refs or {}).get(span.kb_id_) if span.kb_id_ else None
+
+
+@dataclass(frozen=True)
+class Titles:
+    """Words that precede names ("President", "Dr") and role words ("president", "top diplomat")."""
+
+    titles: frozenset[str]
+    roles: dict[str, str]  # role phrase (lowercase) -> canonical role
+
+
+def load_titles(path: str | Path) -> Titles:
+    p = Path(path)
+    raw = yaml.safe_load((p if p.is_absolute() else DATA_DIR / p).read_text(encoding="utf-8"))
+    roles = {}
+    for role, synonyms in raw["roles"].items():
+        for s in [role, *(synonyms or [])]:
+            roles[s.lower()] = role
+    return Titles(frozenset(t.lower() for t in raw["titles"]), roles)
+
+
+@Language.factory("newsmon_entities", default_config={"titles_file": "titles.yaml"})
+def make_entity_resolver(nlp: Language, name: str, titles_file: str) -> EntityResolver:
+    """The `newsmon_entities` component: groups name variants and sets `doc._.entities`."""
+    return EntityResolver(load_titles(titles_file))
+
+
+@dataclass
+class EntityResolver:
+    """Groups person-name variants of one article under one `Ref` and sets `doc._.entities`."""
+
+    titles: Titles
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __call__(self, doc: Doc) -> Doc:
+        refs = refs_of(doc)
+        doc._.titles = self.titles
+        ents = list(doc.ents)
+        persons = [(i, e) for i, e in enumerate(ents) if e.label_ == "PERSON" and not e.kb_id_]
+        if persons:
+            changed = False
+            groups: list[tuple[list[str], Ref]] = []
+            for i, e in sorted(persons, key=lambda p: -len(self._words(p[1]))):
+                words = self._words(e)
+                if not words:
+                    continue
+                ref = next((r for ws, r in groups if _variant(words, ws)), None)
+                if ref is None:
+                    full = " ".join(words).replace(" - ", "-").replace(" -", "-").replace("- ", "-")
+                    ref = Ref(key=f"person:{full}", name=full, label="PERSON", type="person")
+                    refs[ref.key] = ref
+                    groups.append((words, ref))
+                ents[i] = Span(doc, e.start, e.end, label="PERSON", kb_id=ref.key)
+                changed = True
+            if changed:
+                doc.ents = ents
+        doc._.entities = [self.record(e) for e in doc.ents if e.label_ in ENTITY_LABELS and _plausible(e)]
+        return doc
+
+    def _words(self, span: Span) -> list[str]:
+        words = [t.text for t in span if not t.is_punct or t.text == "-"]
+        while words and (words[0].lower().rstrip(".") in self.titles.titles or words[0].lower() == "the"):
+            words.pop(0)
+        while words and words[-1] in ("'s", "’s", "-"):
+            words.pop()
+        return words
+
+    @staticmethod
+    def record(span: Span) -> Entity:
+        ref = ref_of(span)
+        if ref is None:
+            return Entity(start=span.start_char, end=span.end_char, text=span.text, label=span.label_)
+        return Entity(start=span.start_char, end=span.end_char, text=span.text, label=span.label_, name=ref.name,
+                      id=ref.id, type=ref.type, country=ref.country, lat=ref.lat, lon=ref.lon)
+
+
+def _variant(words: list[str], full: list[str]) -> bool:
+    """Whether `words` is a shorter form of the name `full` ("Ansari" of "Hossein Jaber - Ansari")."""
+    parts = [w for w in full if w != "-"]
+    mine = [w for w in words if w != "-"]
+    return bool(mine) and all(w in parts for w in mine) and mine[-1] == parts[-1]
+
+
+def _plausible(span: Span) -> bool:
+    """Drops NER noise: names of people, places and groups start with an upper-case letter or digit."""
+    if span.kb_id_:
+        return True
+    return any(c.isupper() for c in span.text) and any(c.isalpha() for c in span.text)
+
+
+# --- speaker resolution ---------------------------------------------------------------------------------
+
+LABEL_RANK = {"PERSON": 0, "ORG": 1, "NORP": 3, "GPE": 2, "LOC": 4, "FAC": 4}
+
+
+def resolve_mention(span: Span, skip: list[tuple[int, int]] = ()) -> Ref | None:
+    """The entity a speaker mention refers to, or None.
+
+    In order: a resolved entity inside the mention (preferring a person, then the one the mention is
+    headed by); a role description ("the Russian president", "Russia's top diplomat", "The President")
+    resolved to the actor holding that role, preferring one named earlier in the article; a pronoun
+    ("he", "she") resolved to the most recent compatible person before it, outside the `skip` ranges
+    (quoted speech).
+    """
+    doc = span.doc
+    inner = [e for e in doc.ents if e.start >= span.start and e.end <= span.end and ref_of(e) is not None]
+    people = [e for e in inner if ref_of(e).label in ("PERSON", "ORG") and ref_of(e).type != "country"]
+    if any(t.dep_ == "cc" and t.head.i < t.i for t in span) and len(people) != 1:
+        return None  # "Putin and Rouhani", "Presidents of Iran and Russia": not one speaker
+    if people:
+        head = [e for e in people if e.start <= span.root.i < e.end]
+        pick = head[0] if head else min(people, key=lambda e: (LABEL_RANK.get(e.label_, 5), -e.start))
+        return ref_of(pick)
+    if len(span) == 1 and span[0].lower_ in PRONOUNS:
+        return _antecedent(doc, span.start_char, PRONOUNS[span[0].lower_], skip)
+    if span.root.tag_ in ("NNS", "NNPS") or any(t.dep_ == "cc" for t in span):
+        return None  # "Presidents of Iran and Russia": not one speaker
+    role = _role(span)
+    if role is not None:
+        countries = {ref_of(e).country for e in inner if ref_of(e).country}
+        return _role_holder(doc, span.start_char, role, countries)
+    places = [e for e in inner if ref_of(e).type in ("country", "capital")]
+    if places and span.root.i in range(places[0].start, places[0].end):
+        return ref_of(places[0])  # "Moscow said ...": the country's government
+    return None
+
+
+def _role(span: Span) -> str | None:
+    titles: Titles | None = span.doc._.titles
+    if titles is None:
+        return None
+    words = [t.lower_ for t in span]
+    best = None
+    for n in (3, 2, 1):
+        for i in range(len(words) - n + 1):
+            phrase = " ".join(words[i:i + n])
+            if phrase in titles.roles and (best is None or n > best[0]):
+                best = (n, titles.roles[phrase])
+        if best:
+            break
+    return best[1] if best else None
+
+
+def _role_holder(doc: Doc, before: int, role: str, countries: set[str]) -> Ref | None:
+    def fits(ref: Ref) -> bool:
+        return role in ref.roles and (not countries or ref.country in countries)
+
+    named = [ref_of(e) for e in doc.ents if e.end_char <= before and ref_of(e) is not None]
+    for ref in reversed(named):
+        if fits(ref):
+            return ref
+    if not countries:
+        return None  # "The President" with no president named before: unknown
+    return next((a for a in (doc._.actors or {}).values() if fits(a)), None)
+
+
+def _antecedent(doc: Doc, before: int, gender: str, skip) -> Ref | None:
+    for e in reversed(doc.ents):
+        if e.end_char > before or e.label_ != "PERSON" or any(s <= e.start_char < t for s, t in skip):
+            continue
+        ref = ref_of(e)
+        if ref is not None and (ref.gender in (None, gender)):
+            return ref
+    return None

@@ -1,0 +1,347 @@
+"""Events (spaCy component `newsmon_events`): typed events with actors, targets, place and date.
+
+Triggers come from the ontology in data/events.yaml (types modelled on PLOVER/CAMEO), matched on
+lemmas. Actors and targets are read from the parse around the trigger; an event whose actors are
+only described ("the presidents of both countries exchanged views") takes those of the event just
+before it. Triggers inside direct quotes are skipped (that is what someone said, not reported fact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from spacy.language import Language
+from spacy.matcher import Matcher
+from spacy.tokens import Doc, Span, Token
+from spacy.util import filter_spans
+
+from newsmon.records import Entity, ExtractedEvent, Place
+from newsmon.records import Span as RecordSpan
+from processors.extraction.entities import DATA_DIR, EntityResolver, Ref, ref_of
+
+__all__ = ["EventType", "EventFinder", "load_ontology"]
+
+if not Doc.has_extension("events"):
+    Doc.set_extension("events", default=None)
+
+ACTOR_TYPES = frozenset({"person", "government", "military", "armed_group", "intl_org", "party", "organization",
+                         "country", "capital"})
+LOCATION_PREPS = frozenset({"in", "at", "near", "outside", "inside", "across", "throughout"})
+TARGET_PREPS = frozenset({"with", "to", "on", "against", "for", "over", "from"})
+ACTOR_PREPS = frozenset({"between", "by", "among"})
+SUBJECTS = ("nsubj", "nsubjpass", "csubj")
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One type of the ontology."""
+
+    name: str
+    plover: str
+    cameo: str
+    doc: str
+    triggers: tuple[str, ...]
+
+
+@lru_cache(maxsize=4)
+def load_ontology(path: str | Path = "events.yaml") -> dict[str, EventType]:
+    """The event types of an ontology file (see data/events.yaml)."""
+    p = Path(path)
+    raw = yaml.safe_load((p if p.is_absolute() else DATA_DIR / p).read_text(encoding="utf-8"))
+    return {name: EventType(name=name, plover=t["plover"], cameo=str(t["cameo"]), doc=t.get("doc", ""),
+                            triggers=tuple(t["triggers"])) for name, t in raw.items()}
+
+
+def _pattern(trigger: str) -> list[dict]:
+    out = []
+    for word in trigger.split():
+        lemma, _, pos = word.partition("/")
+        out.append({"LEMMA": lemma, "POS": pos} if pos else {"LEMMA": lemma})
+    return out
+
+
+@Language.factory("newsmon_events", default_config={"ontology_file": "events.yaml", "inherit_sentences": 3})
+def make_event_finder(nlp: Language, name: str, ontology_file: str, inherit_sentences: int) -> EventFinder:
+    """The `newsmon_events` component: sets `doc._.events` (list of `ExtractedEvent`)."""
+    return EventFinder(nlp, load_ontology(ontology_file), inherit_sentences=inherit_sentences)
+
+
+@dataclass
+class _Found:
+    type: str
+    trigger: Span
+    actors: list[Span]
+    targets: list[Span]
+    location: Ref | None
+    date: object
+    described: bool  # the actors are only described ("the presidents", "they"): may take the previous ones
+
+
+class EventFinder:
+    """Finds typed events in a parsed, entity-resolved Doc."""
+
+    def __init__(self, nlp: Language, ontology: dict[str, EventType], inherit_sentences: int = 3) -> None:
+        self.ontology = ontology
+        self.inherit_sentences = inherit_sentences
+        self.matcher = Matcher(nlp.vocab)
+        for name, t in ontology.items():
+            self.matcher.add(name, [_pattern(trigger) for trigger in t.triggers])
+
+    def __call__(self, doc: Doc) -> Doc:
+        quoted = [st.content for st in (doc._.statements or ()) if st.kind == "direct"] \
+            if Doc.has_extension("statements") else []
+        sources = _according_to(doc)
+        found: list[_Found] = []
+        for span in filter_spans(self.matcher(doc, as_spans=True)):
+            if any(s <= span.start_char < e for s, e in quoted):
+                continue
+            found.append(self._event(doc, span, sources))
+        merged = self._merge(self._inherit(found))
+        doc._.events = [self._record(doc, f) for f in merged if f.actors or f.targets or f.location]
+        return doc
+
+    # --- one trigger ----------------------------------------------------------------------------------
+
+    def _event(self, doc: Doc, span: Span, sources: set[int]) -> _Found:
+        t = span.root
+        ents = {i: e for e in doc.ents if ref_of(e) is not None and not (e.start in sources)
+                for i in range(e.start, e.end)}
+        actors: list[Span] = []
+        targets: list[Span] = []
+        location: Ref | None = None
+        described = False
+        verb = t if t.pos_ in ("VERB", "AUX") else _governor(t)
+        if t.pos_ in ("VERB", "AUX"):
+            subj = _subject(t)
+            passive = subj is not None and subj.dep_ == "nsubjpass"
+            agent = next((c for c in t.children if c.dep_ == "agent"), None)
+            if passive:
+                targets += _ents(subj, ents)
+                if agent is not None:
+                    actors += _ents(agent, ents)
+            elif subj is not None:
+                actors += _ents(subj, ents)
+            described = subj is not None and not passive and not actors and subj.pos_ in ("PRON", "NOUN", "DET", "NUM")
+            for c in t.children:
+                if c.dep_ == "dobj" and (e := ents.get(c.i)) is not None and ref_of(e).type in ("city", "place"):
+                    location = ref_of(e)  # "recapturing Palmyra"
+                elif c.dep_ in ("dobj", "dative", "attr", "xcomp", "ccomp") or \
+                        (c.dep_ == "prep" and c.lower_ in TARGET_PREPS):
+                    targets += _ents(c, ents)
+                elif c.dep_ == "prep" and c.lower_ in ACTOR_PREPS:
+                    actors += _ents(c, ents)
+        else:
+            for c in t.children:
+                if c.i in span_range(span):
+                    continue
+                if c.dep_ in ("compound", "amod", "poss", "nmod", "npadvmod"):
+                    for e in _ents(c, ents):
+                        if ref_of(e).type in ("city", "place"):
+                            location = location or ref_of(e)
+                        else:
+                            actors.append(e)
+                elif c.dep_ == "prep" and c.lower_ in ACTOR_PREPS | {"of"}:
+                    actors += _ents(c, ents)
+                elif c.dep_ == "prep" and c.lower_ in TARGET_PREPS:
+                    targets += _ents(c, ents)
+            for c in [*(t.rights if t.pos_ == "NOUN" else ()), *span.root.children]:
+                if c.dep_ == "acl":
+                    actors += [e for e in _ents(c, ents) if ref_of(e).type in ACTOR_TYPES - {"capital"}]
+            if not actors and verb is not None and t.dep_ in ("dobj", "attr", "nsubjpass") and t.head == verb:
+                subj = _subject(verb)
+                if subj is not None and subj.i not in span_range(span):
+                    actors += _ents(subj, ents)
+                    described = not actors
+                for c in verb.children:
+                    if c.dep_ == "prep" and c.lower_ in ACTOR_PREPS:
+                        actors += _ents(c, ents)
+                    elif c.dep_ == "prep" and c.lower_ in TARGET_PREPS - {"from"} and not targets:
+                        targets += _ents(c, ents)  # "carrying out airstrikes on positions of Daesh"
+        actors = _clean([e for e in actors if ref_of(e).type in ACTOR_TYPES])
+        targets = _clean([e for e in targets if ref_of(e).type in ACTOR_TYPES and e not in actors])
+        location = location or self._location(t, verb, ents, actors + targets)
+        return _Found(span.label_, span, actors, targets, location, self._date(doc, t, verb), described)
+
+    @staticmethod
+    def _location(t: Token, verb: Token | None, ents: dict[int, Span], taken: list[Span]) -> Ref | None:
+        best: tuple[int, Ref] | None = None
+        for e in {id(e): e for e in ents.values()}.values():
+            ref = ref_of(e)
+            if not ref.is_place or e in taken or e.sent != t.sent:
+                continue
+            head = e.root.head
+            if not (e.root.dep_ == "pobj" and head.lower_ in LOCATION_PREPS):
+                continue
+            if not _governs(e.root, t, verb):
+                continue
+            rank = 0 if ref.lat is not None else 1
+            if best is None or rank < best[0]:
+                best = (rank, ref)
+        return best[1] if best else None
+
+    @staticmethod
+    def _date(doc: Doc, t: Token, verb: Token | None):
+        """The day of the sentence's DATE that belongs to the trigger's clause, nearest first."""
+        dates = doc._.dates or {}
+        best = None
+        for e in t.sent.ents:
+            ref = dates.get((e.start_char, e.end_char))
+            if e.label_ != "DATE" or ref is None or ref.granularity != "day" or not _governs(e.root, t, verb):
+                continue
+            if best is None or abs(e.start - t.i) < best[0]:
+                best = (abs(e.start - t.i), ref.date)
+        return best[1] if best else None
+
+    # --- across triggers ------------------------------------------------------------------------------
+
+    def _inherit(self, found: list[_Found]) -> list[_Found]:
+        """Described or missing actors take those of the latest earlier event a few sentences back."""
+        sents = {}
+        for f in found:
+            sents.setdefault(f.trigger.sent.start, len(sents))
+        for i, f in enumerate(found):
+            if f.actors:
+                continue
+            same_sent = [p for p in found[:i] if p.trigger.sent.start == f.trigger.sent.start and p.actors
+                         and p.type == f.type]
+            if not f.described and not same_sent:
+                continue
+            for p in reversed(same_sent or found[:i]):
+                if p.actors and sents[f.trigger.sent.start] - sents[p.trigger.sent.start] <= self.inherit_sentences:
+                    f.actors = list(p.actors)
+                    f.targets = f.targets or [e for e in p.targets if e not in f.actors]
+                    break
+        return found
+
+    @staticmethod
+    def _merge(found: list[_Found]) -> list[_Found]:
+        """One event per mention chain: same type, and the same actors or none named within two sentences,
+        with compatible dates and places; later mentions complete the first."""
+        sent_no: dict[int, int] = {}
+        for f in found:
+            sent_no.setdefault(f.trigger.sent.start, len(sent_no))
+        out: list[_Found] = []
+        for f in found:
+            keys = {ref_of(e).key for e in f.actors}
+            for o in reversed(out):
+                okeys = {ref_of(e).key for e in o.actors}
+                close = sent_no[f.trigger.sent.start] - sent_no[o.trigger.sent.start] <= 2
+                if o.type == f.type and (keys == okeys or ((not keys or not okeys) and close)) \
+                        and (o.date is None or f.date is None or o.date == f.date) \
+                        and (o.location is None or f.location is None or o.location.key == f.location.key):
+                    if not o.actors and f.actors:
+                        o.trigger = f.trigger  # the mention that names the actors stands for the event
+                    o.actors += [e for e in f.actors if ref_of(e).key not in okeys]
+                    o.targets += [e for e in f.targets if e not in o.targets]
+                    o.date = o.date or f.date
+                    o.location = o.location or f.location
+                    break
+            else:
+                out.append(f)
+        return out
+
+    def _record(self, doc: Doc, f: _Found) -> ExtractedEvent:
+        actors = _unique(f.actors)
+        targets = [e for e in _unique(f.targets) if ref_of(e).key not in {ref_of(a).key for a in actors}]
+        loc = f.location
+        place = None if loc is None else Place(
+            name=loc.name, country=loc.country, lat=loc.lat, lon=loc.lon,
+            geonameid=int(loc.id.split(":")[1]) if loc.id and loc.id.startswith("geonames:") and loc.type != "country"
+            else None)
+        countries = []
+        for c in [*(ref_of(e).country for e in actors + targets), loc.country if loc else None]:
+            if c and c not in countries:
+                countries.append(c)
+        return ExtractedEvent(type=f.type, trigger=RecordSpan(start=f.trigger.start_char, end=f.trigger.end_char,
+                                                              text=f.trigger.text),
+                              actors=[EntityResolver.record(e) for e in actors],
+                              targets=[EntityResolver.record(e) for e in targets], location=place, date=f.date,
+                              countries=countries)
+
+
+# --- parse helpers --------------------------------------------------------------------------------------
+
+def span_range(span: Span) -> range:
+    return range(span.start, span.end)
+
+
+def _governor(t: Token) -> Token | None:
+    """The verb a noun trigger hangs from ("held a phone call", "began carrying out airstrikes")."""
+    h = t
+    for _ in range(4):
+        if h.head is h:
+            return None
+        h = h.head
+        if h.pos_ in ("VERB", "AUX"):
+            return h
+    return None
+
+
+def _governs(date_root: Token, t: Token, verb: Token | None) -> bool:
+    """Whether a date belongs to the trigger's clause: the first verb above it is the trigger, its verb, or a
+    relative clause of the trigger ("the phone conversation that took place late on Saturday")."""
+    for h in date_root.ancestors:
+        if h.i == t.i:
+            return True
+        if h.pos_ in ("VERB", "AUX"):
+            return (verb is not None and h.i == verb.i) or (h.dep_ in ("relcl", "acl") and h.head.i == t.i)
+    return False
+
+
+def _subject(t: Token) -> Token | None:
+    """The subject of a verb, through coordination and control ("began carrying out", "agreed to cooperate")."""
+    for _ in range(4):
+        subj = next((c for c in t.children if c.dep_ in SUBJECTS), None)
+        if subj is not None:
+            return subj
+        if t.dep_ in ("conj", "xcomp", "advcl", "pcomp") and t.head is not t:
+            t = t.head
+            continue
+        if t.dep_ == "relcl":
+            return t.head
+        return None
+    return None
+
+
+def _ents(t: Token, ents: dict[int, Span]) -> list[Span]:
+    """The resolved entities in a token's subtree, skipping relative clauses."""
+    out: list[Span] = []
+    skip: set[int] = set()
+    for c in t.children:
+        if c.dep_ in ("relcl", "acl", "advcl", "ccomp"):
+            skip.update(x.i for x in c.subtree)
+    for x in t.subtree:
+        e = ents.get(x.i)
+        if e is not None and x.i not in skip and (not out or out[-1] is not e):
+            out.append(e)
+    return out
+
+
+def _clean(spans: list[Span]) -> list[Span]:
+    """Drops demonyms and countries restating a named actor's country ("Russian President Vladimir Putin")."""
+    named = {ref_of(e).country for e in spans if ref_of(e).type not in ("country", "capital")}
+    return [e for e in spans if not (ref_of(e).type == "country" and e.label_ == "NORP" and ref_of(e).country in named)]
+
+
+def _unique(spans: list[Span]) -> list[Span]:
+    seen, out = set(), []
+    for e in spans:
+        if ref_of(e).key not in seen:
+            seen.add(ref_of(e).key)
+            out.append(e)
+    return out
+
+
+def _according_to(doc: Doc) -> set[int]:
+    """Start tokens of entities that are sources ("According to the Kremlin, ..."), not actors."""
+    out = set()
+    for t in doc:
+        if t.lower_ == "according":
+            to = next((c for c in t.children if c.lower_ == "to"), None)
+            if to is not None:
+                for x in to.subtree:
+                    out.add(x.i)
+    return {e.start for e in doc.ents if e.start in out}

@@ -53,7 +53,8 @@ class StatementSpan:
     def text(self, doc: Doc) -> str:
         """The content text; the pieces joined by a space when the quote was split."""
         pieces = self.pieces or (self.content,)
-        return " ".join(doc.text[s:e] for s, e in pieces)
+        text = doc.text
+        return " ".join(text[s:e] for s, e in pieces)
 
 
 @dataclass(frozen=True)
@@ -140,18 +141,21 @@ class StatementFinder:
     speaker_lines: bool = True
     nested: bool = False
     _quote_re: re.Pattern = field(init=False, repr=False)
+    _verbs: frozenset[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         marks = sorted(self.cues.open_quotes | self.cues.close_quotes, key=len, reverse=True)
         self._quote_re = re.compile("|".join(re.escape(m) for m in marks))
+        self._verbs = self.cues.verbs | self.cues.quote_verbs
 
     def __call__(self, doc: Doc) -> Doc:
-        quotes = self.find_quotes(doc.text)
-        statements = self._direct(doc, quotes)
+        text = doc.text  # spaCy joins the tokens on every access: read it once
+        quotes = self.find_quotes(text)
+        statements = self._direct(doc, text, quotes)
         if self.reported_speech:
             statements += self._reported(doc, quotes, statements)
         if self.speaker_lines:
-            statements = self._speaker_lines(doc, statements)
+            statements = self._speaker_lines(doc, text, statements)
         if not self.nested:
             statements = _outermost(statements)
         doc._.statements = sorted(statements, key=lambda s: s.content)
@@ -159,9 +163,8 @@ class StatementFinder:
 
     _SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)")
 
-    def _speaker_lines(self, doc: Doc, statements: list[StatementSpan]) -> list[StatementSpan]:
+    def _speaker_lines(self, doc: Doc, text: str, statements: list[StatementSpan]) -> list[StatementSpan]:
         """`Name: what they said` lines (headlines, transcripts); they replace an unattributed quote there."""
-        text = doc.text
         out = []
         for m in self._SPEAKER_LINE.finditer(text):
             if len(m.group("name").split()) > 6 or len(m.group("content").split()) < 3:
@@ -236,18 +239,17 @@ class StatementFinder:
 
     # --- direct speech ------------------------------------------------------------------------------
 
-    def _direct(self, doc: Doc, quotes: list[_Quote]) -> list[StatementSpan]:
-        text = doc.text
+    def _direct(self, doc: Doc, text: str, quotes: list[_Quote]) -> list[StatementSpan]:
         for q in quotes:
             q.partial = self._is_partial(text, q)
-            q.cue = self._quote_cue(doc, q) or self._colon_cue(doc, q)
+            q.cue = self._quote_cue(doc, text, q) or self._colon_cue(doc, text, q)
             if q.cue is not None:
                 q.roles = self.roles(q.cue)
                 speaker = q.roles[0]
                 if speaker is not None and any(s <= speaker.start_char < e for _, s, e, _ in q.segments):
                     q.roles = (self._speaker_near(doc, q, q.cue), *q.roles[1:])
             else:
-                self._dash_attribution(doc, q)
+                self._dash_attribution(doc, text, q)
         quotes = self._merge_split(text, quotes)
         out: list[StatementSpan] = []
         embedded: dict[int, list[tuple[int, int]]] = {}
@@ -303,7 +305,7 @@ class StatementFinder:
             return False
         return not re.search(r"[.!?]\W*$", inner)
 
-    def _quote_cue(self, doc: Doc, q: _Quote) -> Token | None:
+    def _quote_cue(self, doc: Doc, text: str, q: _Quote) -> Token | None:
         """The cue governing a quote: an ancestor of the quote's words or a dependent clause next to it."""
         spans = [doc.char_span(o, c, alignment_mode="expand") for o, _, _, c in q.segments]
         inside = {t.i for sp in spans if sp is not None for t in sp}
@@ -323,8 +325,8 @@ class StatementFinder:
                       and self.is_cue(c)]
             for c in cands:
                 dist = lo - c.i if c.i < lo else c.i - hi
-                if dist <= self.max_cue_distance and doc.text.count("\n", min(c.idx, q.start), max(c.idx, q.end)) \
-                        <= doc.text.count("\n", q.start, q.end) and (best is None or dist < best[0]):
+                if dist <= self.max_cue_distance and text.count("\n", min(c.idx, q.start), max(c.idx, q.end)) \
+                        <= text.count("\n", q.start, q.end) and (best is None or dist < best[0]):
                     best = (dist, c)
         if best is None:
             best = self._window_cue(doc, q, hi)
@@ -341,9 +343,8 @@ class StatementFinder:
         head = between[-1] if between else (after[0] if after else None)
         return _phrase(head) if head is not None and head.idx >= q.end else None
 
-    def _colon_cue(self, doc: Doc, q: _Quote) -> Token | None:
+    def _colon_cue(self, doc: Doc, text: str, q: _Quote) -> Token | None:
         """`He said:` closing the paragraph (or the words) just before the quote."""
-        text = doc.text
         i = q.start
         while i > 0 and text[i - 1].isspace():
             i -= 1
@@ -360,9 +361,9 @@ class StatementFinder:
                 return t
         return None
 
-    def _dash_attribution(self, doc: Doc, q: _Quote) -> None:
+    def _dash_attribution(self, doc: Doc, text: str, q: _Quote) -> None:
         """`"..." ― Name`: a dash and a name right after the closing mark."""
-        m = re.match(r"[ \t\xa0]*([―—–])[ \t\xa0]*([^\n.“”\"(]{2,80})", doc.text[q.end:])
+        m = re.match(r"[ \t\xa0]*([―—–])[ \t\xa0]*([^\n.“”\"(]{2,80})", text[q.end:q.end + 120])
         if not m:
             return
         dash = doc.char_span(q.end + m.start(1), q.end + m.end(1), alignment_mode="expand")
@@ -412,7 +413,7 @@ class StatementFinder:
         used = {st.cue.start for st in direct if st.cue is not None and not st.partial}
         out: list[StatementSpan] = []
         for t in doc:
-            if t.i in used or _inside(t.idx, quoted) or not (self.is_cue(t) or _frame_key(t) in self.cues.frames):
+            if t.i in used or not (self.is_cue(t) or _frame_key(t) in self.cues.frames) or _inside(t.idx, quoted):
                 continue
             content = self.content_of(t)
             if content is None:
@@ -465,7 +466,7 @@ class StatementFinder:
     def is_cue(self, t: Token) -> bool:
         if t.lower_ in self.cues.source_preps:
             return any(c.lower_ == "to" for c in t.children)
-        return t.pos_ in ("VERB", "AUX") and t.lemma_.lower() in self.cues.verbs | self.cues.quote_verbs
+        return t.pos_ in ("VERB", "AUX") and t.lemma_.lower() in self._verbs
 
     def roles(self, cue: Token) -> tuple[Span | None, Span | None, Span | None]:
         """(speaker, via, addressee) mentions of a cue."""

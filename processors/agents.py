@@ -51,31 +51,10 @@ class Processed:
 
 
 def extract_articles(nlp, raws: list[RawArticle]) -> list[Extracted]:
-    """Extraction for a batch, through `processors.extraction.extract_articles`."""
+    """Extraction for a batch (looked up at call time, so the agent always uses the extraction package's)."""
     from processors import extraction
 
-    if hasattr(extraction, "extract_articles"):
-        return extraction.extract_articles(nlp, raws)
-    return _interim_extract_articles(nlp, raws)
-
-
-def _interim_extract_articles(nlp, raws: list[RawArticle]) -> list[Extracted]:
-    """TEMPORARY adapter over `extract_texts` (entities only) until `extraction.extract_articles` lands."""
-    from processors.extraction import extract_texts
-
-    items = [(raw.text, raw.published.date() if raw.published else None) for raw in raws]
-    out: list[Extracted] = []
-    for raw, ex in zip(raws, extract_texts(nlp, items), strict=True):
-        names = lambda *labels: sorted({e.name or e.text for e in ex.entities if e.label in labels})  # noqa: E731
-        article = Article(id=raw.id, timestamp=raw.published or raw.fetched, feed=raw.feed, url=raw.url,
-                          title=raw.title, summary=raw.summary, content=raw.content,
-                          content_source=raw.content_source, language=raw.language, published=raw.published,
-                          fetched=raw.fetched, tags=raw.tags, relevant=ex.relevant, countries=ex.countries,
-                          country_scores=ex.country_scores, entities=ex.entities,
-                          entity_names=sorted({e.name or e.text for e in ex.entities}),
-                          persons=names("PERSON"), organizations=names("ORG"), places=names("GPE", "LOC"))
-        out.append((article, [], []))
-    return out
+    return extraction.extract_articles(nlp, raws)
 
 
 def _payload(value: bytes | None) -> Any:

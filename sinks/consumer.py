@@ -152,6 +152,7 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
         future.get(timeout=60)
     stats.dead_letters += len(dead)
     stats.batches += 1
+    log.info("sink: %d records -> %d indexed, %d dead letters", len(records), len(actions) - len(dead), len(dead))
 
 
 def _keep_alive(consumer: KafkaConsumer) -> None:

@@ -100,10 +100,10 @@ def test_seed_feed_end_to_end(pipeline, seed_feed, caplog):
     assert wait_for(lambda: count(client, articles) == 3), "three articles indexed"
     names = set()
     for hit in client.search(index=articles, query={"match_all": {}}, size=10)["hits"]["hits"]:
-        names |= {e.get("name") or e["text"] for e in hit["_source"]["entities"]}
+        names |= {n for e in hit["_source"]["entities"] for n in (e["text"], e.get("name"))}
     assert {"Vladimir Putin", "Hassan Rouhani", "Sergei Lavrov"} <= names
-    hits = client.search(index=articles, q='entity_names:"Sergei Lavrov"')["hits"]["total"]["value"]
-    assert hits >= 1
+    hits = client.search(index=articles, q='entities.text.keyword:"Sergei Lavrov"')["hits"]["total"]["value"]
+    assert hits == 1
 
     statements_before = count(client, settings.index("statements"))
     again = poll_once(settings, [feed])  # a second poll adds nothing
@@ -124,10 +124,10 @@ def test_seed_feed_end_to_end(pipeline, seed_feed, caplog):
 
 
 def _polnear_raws(n: int) -> list[RawArticle]:
-    paths = sorted(POLNEAR_TEXT.glob("*.txt"))[:n]
+    """`n` PolNeAR articles that mention the watchlist (so they are fully parsed), as raw records."""
+    texts = [(p, p.read_text(encoding="utf-8")) for p in sorted(POLNEAR_TEXT.glob("*.txt"))]
     raws = []
-    for path in paths:
-        text = path.read_text(encoding="utf-8")
+    for path, text in [(p, t) for p, t in texts if any(w in t for w in ("Syria", "Russia", "Iran"))][:n]:
         title, _, body = text.strip().partition("\n")
         raws.append(RawArticle(id=stable_id("polnear", path.name), feed="polnear", url=f"http://polnear.test/{path.stem}",
                                title=title[:200], content=body.strip() or title, content_source="feed"))
@@ -144,15 +144,19 @@ def test_killing_the_processor_mid_stream_leaves_no_duplicates_and_no_gaps(pipel
     want_articles = {r.id for r in raws}
 
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    for raw in raws:
-        producer.send(settings.topic("raw"), key=raw.id.encode(), value=raw.model_dump_json().encode())
-    producer.flush()
+
+    def send(batch: list[RawArticle]) -> None:
+        for raw in batch:
+            producer.send(settings.topic("raw"), key=raw.id.encode(), value=raw.model_dump_json().encode())
+        producer.flush()
+
     client = make_client(settings)
     articles = settings.index("articles")
-    done = wait_for(lambda: count(client, articles) >= 4, 120, step=0.2)
-    assert done and count(client, articles) < len(raws), "killed mid-stream"
-    procs[0].send_signal(signal.SIGKILL)
+    send(raws[:16])
+    assert wait_for(lambda: count(client, articles) >= 2, 120, step=0.1)
+    procs[0].send_signal(signal.SIGKILL)  # mid-stream: offsets of the last processed records not yet committed
     procs[0].wait()
+    send(raws[16:])  # the stream goes on while the worker is down
     procs.append(spawn_processor(settings, "warning"))
 
     statements = settings.index("statements")
@@ -161,5 +165,7 @@ def test_killing_the_processor_mid_stream_leaves_no_duplicates_and_no_gaps(pipel
     time.sleep(3)  # anything re-processed after the restart has landed
     assert sorted(doc_ids(client, articles)) == sorted(want_articles)
     assert sorted(doc_ids(client, statements)) == sorted(want_statements)
-    # the replay after the kill did re-send some records; their stable ids made them overwrites
-    assert len(topic_records(settings, "articles")) >= len(raws)
+    # records processed but not committed before the kill are re-sent (4 in our runs): stable ids overwrite
+    replayed = len(topic_records(settings, "articles")) - len(raws)
+    print(f"articles re-sent after the kill: {replayed}")
+    assert replayed >= 0

@@ -38,8 +38,8 @@ def test_batch_extracts_good_records_and_dead_letters_bad_ones(nlp, seed_texts):
               message(None, b"tombstone", 12)]
     out = process_batch(nlp, batch)
     assert [a.id for a, _, _ in out.extracted] == [r.id for r in good]
-    persons = {n for a, _, _ in out.extracted for n in a.persons}
-    assert {"Vladimir Putin", "Hassan Rouhani", "Sergei Lavrov"} <= persons
+    mentions = {n for a, _, _ in out.extracted for e in a.entities if e.label == "PERSON" for n in (e.text, e.name)}
+    assert {"Vladimir Putin", "Hassan Rouhani", "Sergei Lavrov"} <= mentions
     by_key = {d.key: d for d in out.dead}
     assert set(by_key) == {"bad-json", "no-fields", "tombstone"}
     assert by_key["bad-json"].payload == "{not json" and by_key["bad-json"].offset == 10

@@ -1,0 +1,144 @@
+"""The alert agents of the processor app: novelty and rule evaluation on each new record.
+
+Statements: the novelty state of each partition key (the speaker) lives in a changelog-backed Faust
+table, so it survives restarts and moves with its partition. A later sighting of a near-duplicate
+becomes a `Sighting` of the first statement (topic `sightings`); a first sighting is evaluated
+against the statement rules, each match an `Alert` with a stable id (topic `alerts`). Events and
+articles have no novelty: every record is evaluated against the rules of its kind. A record that
+cannot be read becomes a `DeadLetter` (stage `alert`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from pydantic import BaseModel, ValidationError
+
+from alerts.novelty import NoveltyDetector, Verdict
+from alerts.rules import RuleSet, load_rules
+from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement
+from newsmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["register", "statement_outputs", "record_outputs", "NOVELTY_TABLE"]
+
+NOVELTY_TABLE = "alerts-novelty"
+MODELS: dict[str, type[BaseModel]] = {"statements": Statement, "events": Event, "articles": Article}
+
+Output = tuple[str, str, str]  # (stream, key, JSON value)
+
+
+def statement_outputs(rules: RuleSet, statement: Statement, verdict: Verdict) -> list[Output]:
+    """What one statement produces after its novelty verdict: a sighting, or its alerts."""
+    if not verdict.novel:
+        sighting = Sighting(statement_id=verdict.first_id, source=statement.feed, url=statement.url,
+                            article_id=statement.article_id, timestamp=statement.timestamp,
+                            duplicate_id=statement.id, similarity=round(verdict.similarity, 3))
+        return [("sightings", verdict.first_id, sighting.model_dump_json())]
+    record = statement.model_dump(mode="json", by_alias=True)
+    record["novel"] = True
+    return _alerts(rules.alerts("statements", record))
+
+
+def record_outputs(rules: RuleSet, kind: str, record: BaseModel) -> list[Output]:
+    """The alerts of an event or article (no novelty for these kinds)."""
+    return _alerts(rules.alerts(kind, record.model_dump(mode="json", by_alias=True)))
+
+
+def _alerts(alerts: list[Alert]) -> list[Output]:
+    return [("alerts", a.id, a.model_dump_json()) for a in alerts]
+
+
+def _dead(stage_topic: str, event: Any, exc: Exception) -> Output:
+    msg = event.message
+    key = msg.key.decode("utf-8", "replace") if isinstance(msg.key, bytes) else msg.key
+    value = msg.value.decode("utf-8", "replace") if isinstance(msg.value, bytes) else msg.value
+    letter = DeadLetter(stage="alert", error=str(exc), error_type=type(exc).__name__, payload=value,
+                        topic=stage_topic, partition=msg.partition, offset=msg.offset, key=key)
+    return ("dead-letter", key or "", letter.model_dump_json())
+
+
+def ensure_changelog(settings: Settings, name: str) -> None:
+    """Create the novelty table's compacted changelog topic (the processor app does not declare topics)."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-admin",
+                             request_timeout_ms=10_000)
+    try:
+        if name not in set(admin.list_topics()):
+            try:
+                admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor,
+                                              topic_configs={"cleanup.policy": "compact"})])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -> None:
+    """Add the alert agents to the processor app: statements (with novelty), and events/articles when
+    rules of those kinds exist. The rules file is loaded (and refused if invalid) here."""
+    if rules is None:
+        if not settings.rules_file:
+            raise ValueError("no rules file configured (NEWSMON_RULES_FILE)")
+        rules = load_rules(settings.rules_file)
+    detector = NoveltyDetector.from_settings(settings)
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    out = {s: app.topic(settings.topic(s), **raw) for s in ("alerts", "sightings", "dead-letter")}
+    table = app.Table(NOVELTY_TABLE, default=None, partitions=settings.partitions,
+                      help="novelty state per statement key (MinHash signatures)")  # JSON-serialised
+    ensure_changelog(settings, table.changelog_topic.get_topic_name())
+
+    async def send(outputs: list[Output]) -> None:
+        pending = [await out[s].send(key=k.encode(), value=v.encode()) for s, k, v in outputs]
+        for fut in pending:  # delivered before the record is acknowledged
+            await fut
+
+    @app.agent(app.topic(settings.topic("statements"), **raw), name="alerts-statements")
+    async def statements(stream):
+        async for event in stream.events():
+            try:
+                st = Statement.model_validate_json(event.value)
+            except (ValidationError, ValueError, TypeError) as exc:
+                await send([_dead(settings.topic("statements"), event, exc)])
+                continue
+            key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else (event.key or st.id)
+            try:
+                verdict, state = detector.observe(table.get(key), st.id, st.content.text, st.timestamp)
+                outputs = statement_outputs(rules, st, verdict)
+            except Exception as exc:  # a bug must not stop the stream: the record is kept with the reason
+                log.exception("alerts: statement %s failed", st.id)
+                await send([_dead(settings.topic("statements"), event, exc)])
+                continue
+            table[key] = state
+            await send(outputs)
+            if verdict.novel:
+                log.info("alerts: statement %s new, %d alerts", st.id, len(outputs))
+            else:
+                log.info("alerts: statement %s repeats %s (%.2f)", st.id, verdict.first_id, verdict.similarity)
+
+    for kind in ("events", "articles"):
+        if kind in rules.kinds():
+            _register_kind(app, settings, rules, kind, raw, send)
+
+
+def _register_kind(app: faust.App, settings: Settings, rules: RuleSet, kind: str, raw: dict, send) -> None:
+    model = MODELS[kind]
+
+    @app.agent(app.topic(settings.topic(kind), **raw), name=f"alerts-{kind}")
+    async def evaluate(stream):
+        async for event in stream.events():
+            try:
+                record = model.model_validate_json(event.value)
+            except (ValidationError, ValueError, TypeError) as exc:
+                await send([_dead(settings.topic(kind), event, exc)])
+                continue
+            try:
+                outputs = record_outputs(rules, kind, record)
+            except Exception as exc:  # a bug must not stop the stream: the record is kept with the reason
+                log.exception("alerts: %s %s failed", kind, getattr(record, "id", "?"))
+                outputs = [_dead(settings.topic(kind), event, exc)]
+            await send(outputs)

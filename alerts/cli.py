@@ -1,7 +1,151 @@
-"""`newsmon alerts ...` commands."""
+"""`newsmon alerts ...` commands: check rules, try them offline on text files, list recent alerts, notify."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from alerts.rules import RuleError, RuleSet, load_rules
 
 app = typer.Typer(no_args_is_help=True)
+console = Console()
+
+RULES_ARG = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Rules YAML file.")
+
+
+def _load(path: Path) -> RuleSet:
+    try:
+        return load_rules(path)
+    except RuleError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def check(rules: Path = RULES_ARG) -> None:
+    """Validate a rules file: every query parses, names known fields and fits their types."""
+    ruleset = _load(rules)
+    kinds = ", ".join(f"{sum(r.kind == k for r in ruleset.rules)} {k}" for k in sorted(ruleset.kinds()))
+    console.print(f"[green]OK[/] {len(ruleset.rules)} rules ({kinds or 'none'}), "
+                  f"{len(ruleset.destinations)} named destinations")
+
+
+def _published(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO date: {value!r} (e.g. 2016-12-25 or 2016-12-25T08:00:00Z)") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@app.command("try")
+def try_rules(rules: Path = RULES_ARG,
+              paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                                 help="Plain-text article files (first line: title)."),
+              published: str = typer.Option(None, "--published", help="Publication date for the articles "
+                                             "(ISO, e.g. 2016-12-25); used by date rules and the novelty window.")) -> None:
+    """Run extraction, novelty and the rules over text files offline; print each firing with its rule."""
+    from alerts.novelty import NoveltyDetector
+    from alerts.stream import record_outputs, statement_outputs
+    from newsmon.records import Alert, RawArticle, stable_id
+    from newsmon.settings import get_settings
+    from processors.agents import extract_articles, statement_key
+    from processors.extraction import load_pipeline
+
+    ruleset = _load(rules)
+    when = _published(published)
+    settings = get_settings()
+    raws = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        raws.append(RawArticle(id=stable_id("file", path.resolve()), feed=path.stem, url=path.resolve().as_uri(),
+                               content=text, content_source="feed", published=when))
+    nlp = load_pipeline(settings)
+    detector, state = NoveltyDetector.from_settings(settings), {}
+    fired = 0
+    for article, statements, events in extract_articles(nlp, raws):
+        outputs = record_outputs(ruleset, "articles", article)
+        for ev in events:
+            outputs += record_outputs(ruleset, "events", ev)
+        for st in statements:
+            key = statement_key(st)
+            verdict, state[key] = detector.observe(state.get(key), st.id, st.content.text, st.timestamp)
+            if not verdict.novel:
+                console.print(f"[dim]repeat ({verdict.similarity:.2f}) of {verdict.first_id}: "
+                              f"{escape(st.content.text[:80])}[/]", soft_wrap=True)
+            outputs += statement_outputs(ruleset, st, verdict)
+        for stream, _, value in outputs:
+            if stream != "alerts":
+                continue
+            alert = Alert.model_validate_json(value)
+            fired += 1
+            first, _, rest = alert.message.partition("\n")
+            console.print(f"[bold red]{escape(alert.rule)}[/] ({article.feed}) {escape(first)} "
+                          f"{escape(rest.splitlines()[0] if rest else '')}", highlight=False, soft_wrap=True)
+    console.print(f"{fired} alerts from {len(raws)} files")
+
+
+@app.command("list")
+def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (newest first)."),
+                query: str = typer.Option("*", "--query", "-q", help="Lucene filter, e.g. 'rule:\"Putin on Syria\"'.")
+                ) -> None:
+    """Recent alerts from the alerts index."""
+    from newsmon.endpoints import NoStackError, resolve
+    from newsmon.settings import get_settings
+    from sinks.search import search
+
+    try:
+        settings = resolve(get_settings())
+    except NoStackError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    total, docs = search(settings, query, kind="alerts", size=size)
+    table = Table(title=f"{len(docs)} of {total} alerts, newest first", show_lines=False)
+    for col in ("time", "rule", "alert", "link"):
+        table.add_column(col, overflow="fold")
+    for doc in docs:
+        lines = (doc.get("message") or "").splitlines()
+        link = next((ln for ln in lines if ln.startswith(("http://", "https://", "file:"))), "")
+        table.add_row(str(doc.get("@timestamp", ""))[:19].replace("T", " "), escape(doc.get("rule", "")),
+                      escape(" ".join(lines[:2])), escape(link))
+    console.print(table)
+
+
+@app.command()
+def notify(rules: Path = typer.Option(None, "--rules", exists=True, dir_okay=False,
+                                      help="Rules file (destinations); default: NEWSMON_RULES_FILE."),
+           loglevel: str = typer.Option("info", "--loglevel")) -> None:
+    """Run the notifier stage alone: deliver alerts from the alerts topic until Ctrl-C."""
+    import logging
+
+    from alerts.notify import run
+    from newsmon.endpoints import NoStackError, resolve
+    from newsmon.settings import get_settings
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    try:
+        settings = resolve(get_settings())
+    except NoStackError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if rules:
+        settings = settings.model_copy(update={"rules_file": rules})
+    if not settings.rules_file:
+        typer.secho("no rules file: pass --rules or set NEWSMON_RULES_FILE", fg="red", err=True)
+        raise typer.Exit(2)
+    ruleset = _load(settings.rules_file)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stats = run(settings, stop, rules=ruleset)
+    console.print(f"notifier stopped: {stats.sent} sent, {stats.skipped} already sent, {stats.throttled} throttled, "
+                  f"{stats.dead_letters} dead letters")

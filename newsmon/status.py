@@ -29,11 +29,11 @@ def topic_lag(settings: Settings) -> list[Lag]:
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status")
     try:
         ours = set(topic_names(settings))
-        groups = sorted(g[0] if isinstance(g, tuple) else g.group_id for g in admin.list_consumer_groups())
+        groups = sorted(g["group_id"] for g in admin.list_groups())
         rows: list[Lag] = []
         for group in (g for g in groups if g.startswith(settings.topic_prefix + "-")):
-            offsets = {tp: meta.offset for tp, meta in admin.list_consumer_group_offsets(group).items()
-                       if tp.topic in ours and meta.offset >= 0}
+            committed = admin.list_group_offsets(group).get(group, {})
+            offsets = {tp: max(meta.offset, 0) for tp, meta in committed.items() if tp.topic in ours}
             if not offsets:
                 continue
             ends = consumer.end_offsets(list(offsets))

@@ -19,7 +19,7 @@ from kafka.errors import CommitFailedError, KafkaError
 
 from newsmon.records import DeadLetter
 from newsmon.settings import Settings
-from sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, make_client, record_action
+from sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, make_client, record_actions
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
     actions, dead = [], []
     for rec in records:
         try:
-            actions.append(record_action(settings, _stream_of(settings, rec.topic), rec.value))
+            actions.extend(record_actions(settings, _stream_of(settings, rec.topic), rec.value))
         except ValueError as exc:
             dead.append(DeadLetter(stage="sink", error=str(exc), error_type=type(exc).__name__,
                                    payload=_decode(rec.value), topic=rec.topic, partition=rec.partition,
@@ -152,7 +152,7 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
         future.get(timeout=60)
     stats.dead_letters += len(dead)
     stats.batches += 1
-    log.info("sink: %d records -> %d indexed, %d dead letters", len(records), len(actions) - len(dead), len(dead))
+    log.info("sink: %d records, %d dead letters", len(records), len(dead))
 
 
 def _keep_alive(consumer: KafkaConsumer) -> None:

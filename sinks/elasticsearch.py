@@ -97,10 +97,17 @@ def statement_action(settings: Settings, statement: Statement) -> dict[str, Any]
             "script": script, "upsert": {}, "scripted_upsert": True}
 
 
-def sighting_action(settings: Settings, sighting: Sighting) -> dict[str, Any]:
-    script = {"source": MERGE_SOURCES, "lang": "painless", "params": {"doc": {}, "sources": [sighting.source]}}
-    return {"_op_type": "update", "_index": settings.index("statements"), "_id": sighting.statement_id,
-            "script": script, "upsert": {"id": sighting.statement_id}, "scripted_upsert": True}
+def sighting_actions(settings: Settings, sighting: Sighting) -> list[dict[str, Any]]:
+    """Add the source to the first statement; mark the later duplicate (if named) as not novel."""
+    def merge(statement_id: str, doc: dict[str, Any], sources: list[str]) -> dict[str, Any]:
+        script = {"source": MERGE_SOURCES, "lang": "painless", "params": {"doc": doc, "sources": sources}}
+        return {"_op_type": "update", "_index": settings.index("statements"), "_id": statement_id,
+                "script": script, "upsert": {"id": statement_id}, "scripted_upsert": True}
+
+    actions = [merge(sighting.statement_id, {}, [sighting.source])]
+    if sighting.duplicate_id and sighting.duplicate_id != sighting.statement_id:
+        actions.append(merge(sighting.duplicate_id, {"novel": False, "first_id": sighting.statement_id}, []))
+    return actions
 
 
 def event_action(settings: Settings, event: Event) -> dict[str, Any]:
@@ -117,25 +124,26 @@ def alert_action(settings: Settings, alert: Alert) -> dict[str, Any]:
     return {"_op_type": "index", "_index": settings.index("alerts"), "_id": alert.id, "_source": doc}
 
 
-STREAM_ACTIONS: dict[str, tuple[type, Callable[[Settings, Any], dict[str, Any]]]] = {
+STREAM_ACTIONS: dict[str, tuple[type, Callable[[Settings, Any], dict[str, Any] | list[dict[str, Any]]]]] = {
     "articles": (Article, article_action),
     "statements": (Statement, statement_action),
     "events": (Event, event_action),
     "alerts": (Alert, alert_action),
-    "sightings": (Sighting, sighting_action),
+    "sightings": (Sighting, sighting_actions),
 }
 
 
-def record_action(settings: Settings, stream: str, value: bytes | str) -> dict[str, Any]:
-    """The bulk action for one record of a sink topic (`stream` is the short topic name).
+def record_actions(settings: Settings, stream: str, value: bytes | str) -> list[dict[str, Any]]:
+    """The bulk actions for one record of a sink topic (`stream` is the short topic name).
 
     Raises `ValueError` (pydantic's `ValidationError` included) for a malformed record.
     """
     try:
-        model, to_action = STREAM_ACTIONS[stream]
+        model, to_actions = STREAM_ACTIONS[stream]
     except KeyError:
         raise ValueError(f"no index for stream {stream!r}") from None
-    return to_action(settings, model.model_validate_json(value))
+    actions = to_actions(settings, model.model_validate_json(value))
+    return actions if isinstance(actions, list) else [actions]
 
 
 # --- bulk --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from newsmon.localstack import LocalSearch
 from newsmon.records import Article, Entity, Event, Place, Sighting, Span, Speaker, Statement
 from newsmon.topics import ensure_topics
 from sinks.consumer import run as run_sink
-from sinks.elasticsearch import (bulk_index, ensure_templates, make_client, record_action, template)
+from sinks.elasticsearch import (bulk_index, ensure_templates, make_client, record_actions, template)
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def event(i: int) -> Event:
 
 def actions(settings, records) -> list[dict]:
     kinds = {Article: "articles", Statement: "statements", Event: "events", Sighting: "sightings"}
-    return [record_action(settings, kinds[type(r)], r.model_dump_json(by_alias=True)) for r in records]
+    return [a for r in records for a in record_actions(settings, kinds[type(r)], r.model_dump_json(by_alias=True))]
 
 
 def counts(client, settings) -> dict[str, int]:
@@ -101,12 +101,19 @@ def test_sightings_merge_into_the_first_statement(stack_settings):
     doc = client.get(index=index, id="st2")["_source"]
     assert sorted(doc["sources"]) == ["bbc", "tass"] and doc["source_count"] == 2
     assert doc["speaker"]["name"] == "Vladimir Putin"
+    # the later duplicate is indexed too, marked as not novel and pointing to the first
+    repeat = Sighting(statement_id="st1", source="afp", url="http://afp.test/3", article_id="art3", duplicate_id="st3")
+    bulk_index(client, actions(stack_settings, [statement(3, feed="afp"), repeat]))
+    dup = client.get(index=index, id="st3")["_source"]
+    assert dup["novel"] is False and dup["first_id"] == "st1" and dup["sources"] == ["afp"]
+    first = client.get(index=index, id="st1")["_source"]
+    assert sorted(first["sources"]) == ["afp", "reuters", "tass"] and first["source_count"] == 3
 
 
 def test_rejected_document_is_reported_not_dropped(stack_settings):
     client = make_client(stack_settings)
     ensure_templates(stack_settings, client)
-    bad = record_action(stack_settings, "articles", article(3).model_dump_json(by_alias=True))
+    [bad] = record_actions(stack_settings, "articles", article(3).model_dump_json(by_alias=True))
     bad["_source"]["@timestamp"] = "not a date"
     result = bulk_index(client, [bad] + actions(stack_settings, [article(4)]))
     assert result.indexed == 1
@@ -115,9 +122,9 @@ def test_rejected_document_is_reported_not_dropped(stack_settings):
 
 def test_record_action_rejects_malformed_records(stack_settings):
     with pytest.raises(ValueError):
-        record_action(stack_settings, "articles", b"{not json")
+        record_actions(stack_settings, "articles", b"{not json")
     with pytest.raises(ValueError):
-        record_action(stack_settings, "statements", json.dumps({"id": "x"}))
+        record_actions(stack_settings, "statements", json.dumps({"id": "x"}))
 
 
 def _publish(settings, stream: str, records) -> None:

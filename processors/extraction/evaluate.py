@@ -201,9 +201,10 @@ def evaluate_polnear(docs: Sequence[Document], settings: Settings | None = None)
 FRAME_TYPES = ("ccomp", "xcomp", "dobj", "oprd", "prep_for", "prep_on", "prep_about", "prep_to", "prep_with",
                "prep_of", "prep_as", "prep_against")
 NOUN_FRAME_TYPES = ("acl", "ccomp", "prep_of", "prep_that", "prep_on", "prep_about")
-def count_frames(docs: Sequence[Document], parsed: Iterable) -> dict[tuple[str, str], list[int]]:
+def count_frames(docs: Sequence[Document], parsed: Iterable, extend=None) -> dict[tuple[str, str], list[int]]:
     """For each (lemma, complement type) seen under a verb or noun: [occurrences, occurrences where the
-    token is a gold Cue and the complement's span matches that attribution's gold content]."""
+    token is a gold Cue and the complement's span matches that attribution's gold content]. `extend`
+    (cue, tokens) -> tokens widens a complement the way the component does."""
     from processors.extraction.statements import _char_range, _frame_key, complement_tokens
 
     stats: dict[tuple[str, str], list[int]] = {}
@@ -215,7 +216,7 @@ def count_frames(docs: Sequence[Document], parsed: Iterable) -> dict[tuple[str, 
             contents = [g.content for g, cue in zip(d.gold, d.cues) if _overlap(tr, cue) > 0]
             for ctype in NOUN_FRAME_TYPES if t.pos_ == "NOUN" else FRAME_TYPES:
                 toks = complement_tokens(t, ctype)
-                r = _char_range(toks, doc) if toks else None
+                r = _char_range(extend(t, toks) if extend else toks, doc) if toks else None
                 if r is None:
                     continue
                 hit = any(0 < _overlap(r, g) and _overlap(r, g) >= 0.5 * sum(e - s for s, e in g) for g in contents)
@@ -241,12 +242,14 @@ def polnear_frames(split: str = typer.Option("train", help="Split to learn from 
                    min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.25)) -> None:
     """Learn the cue frames (lemma -> complement types) of `newsmon_statements` from a PolNeAR split."""
     from processors.extraction import load_pipeline
+    from processors.extraction.statements import StatementFinder, load_cues
 
     docs = load_polnear(root, split)
     nlp = load_pipeline()
     disabled = [n for n in nlp.pipe_names if n not in ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")]
+    finder = StatementFinder(load_cues("cues.yaml"))
     with nlp.select_pipes(disable=disabled):
-        stats = count_frames(docs, nlp.pipe((d.text for d in docs), batch_size=32))
+        stats = count_frames(docs, nlp.pipe((d.text for d in docs), batch_size=32), finder._to_sentence_end)
     frames = select_frames(stats, min_hits, min_precision)
     write_frames(frames, out, f"--split {split} --min-hits {min_hits} --min-precision {min_precision}")
     typer.echo(f"{len(frames)} lemmas written to {out}")

@@ -140,6 +140,7 @@ class StatementFinder:
     reported_speech: bool = True
     speaker_lines: bool = True
     nested: bool = False
+    extend_clauses: bool = True
     _quote_re: re.Pattern = field(init=False, repr=False)
     _verbs: frozenset[str] = field(init=False, repr=False)
 
@@ -438,12 +439,12 @@ class StatementFinder:
             toks = [t for t in head.subtree if t.i not in drop]
             return _char_range(toks, doc)
         comp = self.complement(cue)
+        if not comp:
+            comps = [c for c in cue.children if c.dep_ == "ccomp"] if self.is_cue(cue) else []
+            if comps:
+                comp = list(max(comps, key=lambda c: len(list(c.subtree))).subtree)
         if comp:
-            return _char_range(comp, doc)
-        comps = [c for c in cue.children if c.dep_ == "ccomp"] if self.is_cue(cue) else []
-        if comps:
-            c = comps[0] if len(comps) == 1 else max(comps, key=lambda c: len(list(c.subtree)))
-            return _char_range(list(c.subtree), doc)
+            return _char_range(self._to_sentence_end(cue, comp) if self.extend_clauses else comp, doc)
         if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
                                        and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
             # "The museum," he said, "would ..." / "..., he said.": the clause around the cue
@@ -451,6 +452,22 @@ class StatementFinder:
             toks = [t for t in cue.head.subtree if t.i not in drop]
             return _char_range(toks, doc)
         return None
+
+    def _to_sentence_end(self, cue: Token, comp: list[Token]) -> list[Token]:
+        """A complement after its cue runs on to the end of the sentence when the parser hung the rest
+        ("X said A, but B") on the cue; not when the rest holds another cue."""
+        first, last = min(t.i for t in comp), max(t.i for t in comp)
+        if first < cue.i:
+            if last > cue.i:
+                return comp
+            rest = cue.doc[cue.sent.start:first]
+            if not len(rest) or any(self.is_cue(t) or self._quote_re.fullmatch(t.text) for t in rest):
+                return comp
+            return list(rest) + comp
+        rest = cue.doc[last + 1:cue.sent.end]
+        if not len(rest) or any(self.is_cue(t) or self._quote_re.fullmatch(t.text) for t in rest):
+            return comp
+        return comp + list(rest)
 
     def complement(self, cue: Token) -> list[Token] | None:
         """The tokens of the complement a frame of the cue's lemma selects: `ccomp`, `xcomp`, `dobj`,

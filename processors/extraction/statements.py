@@ -268,6 +268,10 @@ class StatementFinder:
             if q.cue is None and not q.partial and prev is not None and prev.roles[0] is not None \
                     and self._continues(text, prev_anchor, q.start):
                 q.roles, q.continued = prev.roles, True
+            if q.cue is None and not q.partial and not q.continued:
+                speaker = self._previous_speaker(doc, text, q)
+                if speaker is not None:
+                    q.roles, q.continued = (speaker, None, None), True
             if q.cue is None and not q.continued:
                 words = sum(len(text[s:e].split()) for s, e in pieces)
                 if q.partial or words < self.min_unattributed_words:
@@ -332,6 +336,25 @@ class StatementFinder:
         if best is None:
             best = self._window_cue(doc, q, hi)
         return best[1] if best else None
+
+    def _previous_speaker(self, doc: Doc, text: str, q: _Quote) -> Span | None:
+        """A quote opening a sentence right after one where someone speaks ("Bystrom agreed. "...""):
+        the subject of that sentence's last cue."""
+        i = q.start
+        while i > 0 and text[i - 1].isspace():
+            i -= 1
+        if i == 0 or text[i - 1] not in ".:!?":
+            return None
+        before = doc.char_span(i - 1, i, alignment_mode="expand")
+        if before is None:
+            return None
+        sent = before[0].sent
+        for t in reversed(sent):
+            if (self.is_cue(t) or _frame_key(t) in self.cues.frames) and t.pos_ == "VERB":
+                subj = _subject(t)
+                if subj is not None and subj.idx < i:
+                    return _phrase(subj)
+        return None
 
     @staticmethod
     def _speaker_near(doc: Doc, q: _Quote, cue: Token) -> Span | None:
@@ -655,6 +678,14 @@ def _phrase(t: Token) -> Span:
     while end + 1 < len(doc) and doc[end].text in ("-", "‐") and not doc[end - 1].whitespace_ \
             and not doc[end].whitespace_:
         end += 2  # "Bashar al-Assad" split by the tokenizer
+    for k in range(t.i - 1, start - 1, -1):
+        if "\n" in doc[k].text or "\n" in doc[k].whitespace_:
+            start = k + 1  # a phrase does not run over a line break ("4:40 p.m.\nSanders says")
+            break
+    for k in range(t.i, end):
+        if "\n" in doc[k].text or "\n" in doc[k].whitespace_:
+            end = k + 1
+            break
     for k in range(start, min(t.i, start + 4)):
         if doc[k].text in ("-", "—", "–") and all(x.is_upper for x in doc[start:k]):
             start = k + 1  # a dateline: "TEHRAN - Presidents of ..."

@@ -107,27 +107,28 @@ def statements_of(doc: Doc) -> list[ExtractedStatement]:
     if not found:
         return []
     quoted = [st.content for st in found if st.kind == "direct"]
+    ents = [e for e in doc.ents if ref_of(e) is not None]
+    text = doc.text  # built once: Doc.text joins every token
     out = []
     for st in found:
         s, e = st.content
         speaker = None
         if st.speaker is not None:
-            ref = resolve_mention(st.speaker, skip=quoted)
+            ref = resolve_mention(st.speaker, skip=quoted, ents=ents)
             speaker = Speaker(start=st.speaker.start_char, end=st.speaker.end_char, text=st.speaker.text,
                               name=ref.name if ref else None, id=ref.id if ref else None,
                               country=ref.country if ref else None)
         cue = Span(start=st.cue.start_char, end=st.cue.end_char, text=st.cue.text) if st.cue is not None else None
-        out.append(ExtractedStatement(content=Span(start=s, end=e, text=st.text(doc)), speaker=speaker, cue=cue,
-                                      kind=st.kind, via=_via(st.via), about=_about(doc, st.pieces or (st.content,))))
+        out.append(ExtractedStatement(content=Span(start=s, end=e, text=" ".join(text[a:b] for a, b in st.pieces or (st.content,))), speaker=speaker, cue=cue,
+                                      kind=st.kind, via=_via(st.via, ents), about=_about(ents, st.pieces or (st.content,))))
     return out
 
 
-def _via(span) -> str | None:
+def _via(span, ents: list) -> str | None:
     """The canonical outlet of a `via` mention: a news agency in it or right after it ("news agency IRNA")."""
     if span is None:
         return None
-    doc = span.doc
-    near = [e for e in doc.ents if e.end > span.start and e.start <= span.end + 2 and ref_of(e) is not None]
+    near = [e for e in ents if e.end > span.start and e.start <= span.end + 2]
     agencies = [e for e in near if ref_of(e).type == "news_agency"]
     inside = [e for e in near if e.start >= span.start and e.end <= span.end]
     pick = (agencies or inside or [None])[0]
@@ -137,20 +138,18 @@ def _via(span) -> str | None:
     return text[4:] if text.lower().startswith("the ") else text
 
 
-def _about(doc: Doc, pieces: Iterable[tuple[int, int]]) -> list[str]:
+def _about(ents: list, pieces: Iterable[tuple[int, int]]) -> list[str]:
     """Canonical names of the entities in the content and ISO codes of the countries it mentions."""
-    pieces = list(pieces)
     out: dict[str, None] = {}
-    for e in doc.ents:
-        if not any(s <= e.start_char and e.end_char <= t for s, t in pieces):
-            continue
-        ref = ref_of(e)
-        if ref is None:
-            continue
-        if e.label_ != "NORP":
-            out[ref.name] = None
-        if ref.country and (ref.type in ("country", "capital", "city", "place") or e.label_ == "NORP"):
-            out[ref.country] = None
+    for s, t in pieces:
+        for e in ents:
+            if e.start_char < s or e.end_char > t:
+                continue
+            ref = ref_of(e)
+            if e.label_ != "NORP":
+                out[ref.name] = None
+            if ref.country and (ref.type in ("country", "capital", "city", "place") or e.label_ == "NORP"):
+                out[ref.country] = None
     return list(out)
 
 

@@ -153,17 +153,18 @@ def _plausible(span: Span) -> bool:
 LABEL_RANK = {"PERSON": 0, "ORG": 1, "NORP": 3, "GPE": 2, "LOC": 4, "FAC": 4}
 
 
-def resolve_mention(span: Span, skip: list[tuple[int, int]] = ()) -> Ref | None:
+def resolve_mention(span: Span, skip: list[tuple[int, int]] = (), ents: list[Span] | None = None) -> Ref | None:
     """The entity a speaker mention refers to, or None.
 
     In order: a resolved entity inside the mention (preferring a person, then the one the mention is
     headed by); a role description ("the Russian president", "Russia's top diplomat", "The President")
     resolved to the actor holding that role, preferring one named earlier in the article; a pronoun
     ("he", "she") resolved to the most recent compatible person before it, outside the `skip` ranges
-    (quoted speech).
+    (quoted speech). `ents` are the doc's resolved entities, when the caller has them at hand.
     """
     doc = span.doc
-    inner = [e for e in doc.ents if e.start >= span.start and e.end <= span.end and ref_of(e) is not None]
+    ents = [e for e in doc.ents if ref_of(e) is not None] if ents is None else ents
+    inner = [e for e in ents if e.start >= span.start and e.end <= span.end and ref_of(e) is not None]
     people = [e for e in inner if ref_of(e).label in ("PERSON", "ORG") and ref_of(e).type != "country"]
     if any(t.dep_ == "cc" and t.head.i < t.i for t in span) and len(people) != 1:
         return None  # "Putin and Rouhani", "Presidents of Iran and Russia": not one speaker
@@ -172,13 +173,13 @@ def resolve_mention(span: Span, skip: list[tuple[int, int]] = ()) -> Ref | None:
         pick = head[0] if head else min(people, key=lambda e: (LABEL_RANK.get(e.label_, 5), -e.start))
         return ref_of(pick)
     if len(span) == 1 and span[0].lower_ in PRONOUNS:
-        return _antecedent(doc, span.start_char, PRONOUNS[span[0].lower_], skip)
+        return _antecedent(ents, span.start_char, PRONOUNS[span[0].lower_], skip)
     if span.root.tag_ in ("NNS", "NNPS") or any(t.dep_ == "cc" for t in span):
         return None  # "Presidents of Iran and Russia": not one speaker
     role = _role(span)
     if role is not None:
         countries = {ref_of(e).country for e in inner if ref_of(e).country}
-        return _role_holder(doc, span.start_char, role, countries)
+        return _role_holder(doc, ents, span.start_char, role, countries)
     places = [e for e in inner if ref_of(e).type in ("country", "capital")]
     if places and span.root.i in range(places[0].start, places[0].end):
         return ref_of(places[0])  # "Moscow said ...": the country's government
@@ -201,11 +202,11 @@ def _role(span: Span) -> str | None:
     return best[1] if best else None
 
 
-def _role_holder(doc: Doc, before: int, role: str, countries: set[str]) -> Ref | None:
+def _role_holder(doc: Doc, ents: list[Span], before: int, role: str, countries: set[str]) -> Ref | None:
     def fits(ref: Ref) -> bool:
         return role in ref.roles and (not countries or ref.country in countries)
 
-    named = [ref_of(e) for e in doc.ents if e.end_char <= before and ref_of(e) is not None]
+    named = [ref_of(e) for e in ents if e.end_char <= before]
     for ref in reversed(named):
         if fits(ref):
             return ref
@@ -214,8 +215,8 @@ def _role_holder(doc: Doc, before: int, role: str, countries: set[str]) -> Ref |
     return next((a for a in (doc._.actors or {}).values() if fits(a)), None)
 
 
-def _antecedent(doc: Doc, before: int, gender: str, skip) -> Ref | None:
-    for e in reversed(doc.ents):
+def _antecedent(ents: list[Span], before: int, gender: str, skip) -> Ref | None:
+    for e in reversed(ents):
         if e.end_char > before or e.label_ != "PERSON" or any(s <= e.start_char < t for s, t in skip):
             continue
         ref = ref_of(e)

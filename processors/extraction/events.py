@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span, Token
@@ -78,6 +79,7 @@ class _Found:
     location: Ref | None
     date: object
     described: bool  # the actors are only described ("the presidents", "they"): may take the previous ones
+    sent: int  # first token of the trigger's sentence
 
 
 class EventFinder:
@@ -93,22 +95,29 @@ class EventFinder:
     def __call__(self, doc: Doc) -> Doc:
         quoted = [st.content for st in (doc._.statements or ()) if st.kind == "direct"] \
             if Doc.has_extension("statements") else []
+        triggers = [sp for sp in filter_spans(self.matcher(doc, as_spans=True))
+                    if not any(s <= sp.start_char < e for s, e in quoted)]
+        if not triggers:
+            doc._.events = []
+            return doc
         sources = _according_to(doc)
-        found: list[_Found] = []
-        for span in filter_spans(self.matcher(doc, as_spans=True)):
-            if any(s <= span.start_char < e for s, e in quoted):
-                continue
-            found.append(self._event(doc, span, sources))
+        ents = {i: e for e in doc.ents if ref_of(e) is not None and e.start not in sources for i in range(e.start, e.end)}
+        unique = list({id(e): e for e in ents.values()}.values())
+        places = [(e, ref_of(e)) for e in unique if ref_of(e).is_place]
+        resolved = doc._.dates or {}
+        dates = [(e, ref.date) for e in doc.ents if e.label_ == "DATE"
+                 and (ref := resolved.get((e.start_char, e.end_char))) is not None and ref.granularity == "day"]
+        found = [self._event(doc, span, ents, places, dates) for span in triggers]
         merged = self._merge(self._inherit(found))
         doc._.events = [self._record(doc, f) for f in merged if f.actors or f.targets or f.location]
         return doc
 
     # --- one trigger ----------------------------------------------------------------------------------
 
-    def _event(self, doc: Doc, span: Span, sources: set[int]) -> _Found:
+    def _event(self, doc: Doc, span: Span, ents: dict[int, Span], places: list[tuple[Span, Ref]],
+               dates: list[tuple[Span, object]]) -> _Found:
         t = span.root
-        ents = {i: e for e in doc.ents if ref_of(e) is not None and not (e.start in sources)
-                for i in range(e.start, e.end)}
+        sent = t.sent
         actors: list[Span] = []
         targets: list[Span] = []
         location: Ref | None = None
@@ -162,15 +171,15 @@ class EventFinder:
                         targets += _ents(c, ents)  # "carrying out airstrikes on positions of Daesh"
         actors = _clean([e for e in actors if ref_of(e).type in ACTOR_TYPES])
         targets = _clean([e for e in targets if ref_of(e).type in ACTOR_TYPES and e not in actors])
-        location = location or self._location(t, verb, ents, actors + targets)
-        return _Found(span.label_, span, actors, targets, location, self._date(doc, t, verb), described)
+        location = location or self._location(t, verb, places, actors + targets)
+        return _Found(span.label_, span, actors, targets, location, self._date(sent, dates, t, verb), described,
+                      sent.start)
 
     @staticmethod
-    def _location(t: Token, verb: Token | None, ents: dict[int, Span], taken: list[Span]) -> Ref | None:
+    def _location(t: Token, verb: Token | None, places: list[tuple[Span, Ref]], taken: list[Span]) -> Ref | None:
         best: tuple[int, Ref] | None = None
-        for e in {id(e): e for e in ents.values()}.values():
-            ref = ref_of(e)
-            if not ref.is_place or e in taken or e.sent != t.sent:
+        for e, ref in places:
+            if e in taken:
                 continue
             head = e.root.head
             if not (e.root.dep_ == "pobj" and head.lower_ in LOCATION_PREPS):
@@ -183,16 +192,14 @@ class EventFinder:
         return best[1] if best else None
 
     @staticmethod
-    def _date(doc: Doc, t: Token, verb: Token | None):
+    def _date(sent: Span, dates: list[tuple[Span, object]], t: Token, verb: Token | None):
         """The day of the sentence's DATE that belongs to the trigger's clause, nearest first."""
-        dates = doc._.dates or {}
         best = None
-        for e in t.sent.ents:
-            ref = dates.get((e.start_char, e.end_char))
-            if e.label_ != "DATE" or ref is None or ref.granularity != "day" or not _governs(e.root, t, verb):
+        for e, day in dates:
+            if not (sent.start <= e.start < sent.end) or not _governs(e.root, t, verb):
                 continue
             if best is None or abs(e.start - t.i) < best[0]:
-                best = (abs(e.start - t.i), ref.date)
+                best = (abs(e.start - t.i), day)
         return best[1] if best else None
 
     # --- across triggers ------------------------------------------------------------------------------
@@ -201,16 +208,16 @@ class EventFinder:
         """Described or missing actors take those of the latest earlier event a few sentences back."""
         sents = {}
         for f in found:
-            sents.setdefault(f.trigger.sent.start, len(sents))
+            sents.setdefault(f.sent, len(sents))
         for i, f in enumerate(found):
             if f.actors:
                 continue
-            same_sent = [p for p in found[:i] if p.trigger.sent.start == f.trigger.sent.start and p.actors
+            same_sent = [p for p in found[:i] if p.sent == f.sent and p.actors
                          and p.type == f.type]
             if not f.described and not same_sent:
                 continue
             for p in reversed(same_sent or found[:i]):
-                if p.actors and sents[f.trigger.sent.start] - sents[p.trigger.sent.start] <= self.inherit_sentences:
+                if p.actors and sents[f.sent] - sents[p.sent] <= self.inherit_sentences:
                     f.actors = list(p.actors)
                     f.targets = f.targets or [e for e in p.targets if e not in f.actors]
                     break
@@ -222,13 +229,13 @@ class EventFinder:
         with compatible dates and places; later mentions complete the first."""
         sent_no: dict[int, int] = {}
         for f in found:
-            sent_no.setdefault(f.trigger.sent.start, len(sent_no))
+            sent_no.setdefault(f.sent, len(sent_no))
         out: list[_Found] = []
         for f in found:
             keys = {ref_of(e).key for e in f.actors}
             for o in reversed(out):
                 okeys = {ref_of(e).key for e in o.actors}
-                close = sent_no[f.trigger.sent.start] - sent_no[o.trigger.sent.start] <= 2
+                close = sent_no[f.sent] - sent_no[o.sent] <= 2
                 if o.type == f.type and (keys == okeys or ((not keys or not okeys) and close)) \
                         and (o.date is None or f.date is None or o.date == f.date) \
                         and (o.location is None or f.location is None or o.location.key == f.location.key):
@@ -337,7 +344,9 @@ def _unique(spans: list[Span]) -> list[Span]:
 
 def _according_to(doc: Doc) -> set[int]:
     """Start tokens of entities that are sources ("According to the Kremlin, ..."), not actors."""
-    out = set()
+    out: set[int] = set()
+    if not (doc.to_array(LOWER) == doc.vocab.strings.add("according")).any():
+        return out
     for t in doc:
         if t.lower_ == "according":
             to = next((c for c in t.children if c.lower_ == "to"), None)

@@ -261,8 +261,11 @@ class StatementFinder:
             if q.cue is not None:
                 rng = self.content_of(q.cue)
                 quoted = sum(e - s for s, e in pieces)
-                if rng is not None and rng[0] <= q.start and rng[1] >= pieces[-1][1] \
-                        and quoted < self.embedded_share * (rng[1] - rng[0]):
+                last = pieces[-1][1]
+                while last > pieces[-1][0] and text[last - 1] in ".!?":
+                    last -= 1
+                if rng is not None and rng[0] <= q.start and rng[1] >= last \
+                        and quoted < self.embedded_share * (max(rng[1], q.end) - rng[0]):
                     q.partial = True  # quoted words inside a reported sentence
                     embedded.setdefault(q.cue.i, []).extend(pieces)
             if q.cue is None and not q.partial and prev is not None and prev.roles[0] is not None \
@@ -290,7 +293,8 @@ class StatementFinder:
             prev_anchor = max(anchors)
         for i, quoted in embedded.items():
             cue = doc[i]
-            rng = self.content_of(cue)
+            start, end = self.content_of(cue)
+            rng = (start, max(end, quoted[-1][1]))
             speaker, via, addressee = self.roles(cue)
             out.append(StatementSpan(content=rng, kind="indirect", speaker=speaker, cue=self._cue_span(cue), via=via,
                                      addressee=addressee, quotes=tuple(quoted)))

@@ -65,7 +65,7 @@ class Cues:
     quote_verbs: frozenset[str]
     passive_quote_verbs: frozenset[str]
     source_preps: frozenset[str]
-    nouns: frozenset[str]
+    clause_openers: frozenset[str]
     open_quotes: frozenset[str]
     close_quotes: frozenset[str]
     straight_quotes: frozenset[str]
@@ -91,19 +91,23 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
 
 @Language.factory(
     "newsmon_statements",
-    default_config={"cues_file": "cues.yaml", "frames_file": "frames.yaml", "max_quote_chars": 4000, "max_cue_distance": 40,
-                    "min_unattributed_words": 6, "separate_partial_quotes": False, "embedded_share": 0.6,
-                    "max_split_gap": 250, "reported_speech": True, "speaker_lines": True},
+    default_config={"cues_file": "cues.yaml", "frames_file": "frames.yaml", "max_quote_chars": 4000,
+                    "max_cue_distance": 40, "min_unattributed_words": 6, "embedded_share": 0.6, "max_split_gap": 250,
+                    "reported_speech": True, "speaker_lines": True, "extend_clauses": True, "nested": False,
+                    "separate_partial_quotes": False},
 )
-def make_statement_finder(nlp: Language, name: str, cues_file: str, frames_file: str, max_quote_chars: int, max_cue_distance: int,
-                          min_unattributed_words: int, separate_partial_quotes: bool, embedded_share: float,
-                          max_split_gap: int, reported_speech: bool, speaker_lines: bool) -> StatementFinder:
-    """The `newsmon_statements` component; settings as in its config, the lexicon in `cues_file`."""
-    return StatementFinder(load_cues(cues_file, frames_file or None), max_quote_chars=max_quote_chars, max_cue_distance=max_cue_distance,
-                           min_unattributed_words=min_unattributed_words,
-                           separate_partial_quotes=separate_partial_quotes, embedded_share=embedded_share,
-                           max_split_gap=max_split_gap, reported_speech=reported_speech,
-                           speaker_lines=speaker_lines)
+def make_statement_finder(nlp: Language, name: str, cues_file: str, frames_file: str, max_quote_chars: int,
+                          max_cue_distance: int, min_unattributed_words: int, embedded_share: float,
+                          max_split_gap: int, reported_speech: bool, speaker_lines: bool, extend_clauses: bool,
+                          nested: bool, separate_partial_quotes: bool) -> StatementFinder:
+    """The `newsmon_statements` component: the lexicon in `cues_file`, the learned frames in `frames_file`
+    (both under data/ unless absolute; an empty `frames_file` leaves reported speech to the cue verbs)."""
+    return StatementFinder(load_cues(cues_file, frames_file or None), max_quote_chars=max_quote_chars,
+                           max_cue_distance=max_cue_distance, min_unattributed_words=min_unattributed_words,
+                           embedded_share=embedded_share, max_split_gap=max_split_gap,
+                           reported_speech=reported_speech, speaker_lines=speaker_lines,
+                           extend_clauses=extend_clauses, nested=nested,
+                           separate_partial_quotes=separate_partial_quotes)
 
 
 @dataclass
@@ -131,16 +135,16 @@ class StatementFinder:
     """Finds direct quotes and reported speech in a parsed Doc (the `newsmon_statements` component)."""
 
     cues: Cues
-    max_quote_chars: int = 4000
-    max_cue_distance: int = 40
-    min_unattributed_words: int = 6
-    separate_partial_quotes: bool = False
-    embedded_share: float = 0.6
-    max_split_gap: int = 250
+    max_quote_chars: int = 4000  # a longer "quote" is a mismatched mark
+    max_cue_distance: int = 40  # tokens between a quote and its cue
+    min_unattributed_words: int = 6  # shorter quotes with no speaker are scare quotes or titles
+    embedded_share: float = 0.6  # a quote under this share of its cue's clause is part of reported speech
+    max_split_gap: int = 250  # characters between the parts of a split quote
     reported_speech: bool = True
-    speaker_lines: bool = True
-    nested: bool = False
-    extend_clauses: bool = True
+    speaker_lines: bool = True  # "Name: words" lines
+    extend_clauses: bool = True  # a complement runs on to the end of its sentence
+    nested: bool = False  # keep reported statements inside what another statement reports
+    separate_partial_quotes: bool = False  # also a statement of its own for "optimistic" in he was "optimistic"
     _quote_re: re.Pattern = field(init=False, repr=False)
     _verbs: frozenset[str] = field(init=False, repr=False)
 
@@ -162,12 +166,10 @@ class StatementFinder:
         doc._.statements = sorted(statements, key=lambda s: s.content)
         return doc
 
-    _SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)")
-
     def _speaker_lines(self, doc: Doc, text: str, statements: list[StatementSpan]) -> list[StatementSpan]:
         """`Name: what they said` lines (headlines, transcripts); they replace an unattributed quote there."""
         out = []
-        for m in self._SPEAKER_LINE.finditer(text):
+        for m in _SPEAKER_LINE.finditer(text):
             if len(m.group("name").split()) > 6 or len(m.group("content").split()) < 3:
                 continue
             name = doc.char_span(m.start("name"), m.end("name"), alignment_mode="contract")
@@ -300,8 +302,7 @@ class StatementFinder:
                                      addressee=addressee, quotes=tuple(quoted)))
         return out
 
-    @staticmethod
-    def _is_partial(text: str, q: _Quote) -> bool:
+    def _is_partial(self, text: str, q: _Quote) -> bool:
         """A quoted phrase inside a sentence: a word right before the opening mark and no sentence end inside."""
         i = q.start - 1
         while i >= 0 and text[i] == " ":
@@ -310,7 +311,7 @@ class StatementFinder:
             return False
         inner = text[q.segments[0][1]:q.segments[-1][2]]
         word_before = text[max(0, i - 5):i + 1].split()[-1].lower() if text[max(0, i - 5):i + 1].split() else ""
-        if word_before in ("that", "said", "says", "added", "told", "wrote"):
+        if word_before in self.cues.clause_openers:
             return False
         return not re.search(r"[.!?]\W*$", inner)
 
@@ -618,6 +619,7 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
     return list(comp.subtree) if comp is not None else []
 
 
+_SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)")
 _ABBREVIATIONS = frozenset("mr mrs ms dr st sen rep gov gen lt col jr sr inc co corp no vs prof rev sgt capt".split())
 _SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’)]*\s")
 

@@ -17,10 +17,7 @@ import yaml
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-from newsmon.records import ExtractedStatement, Speaker
-from newsmon.records import Span as RecordSpan
-
-__all__ = ["StatementSpan", "StatementFinder", "DATA_DIR", "load_cues", "to_records"]
+__all__ = ["StatementSpan", "StatementFinder", "DATA_DIR", "load_cues"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -732,18 +729,3 @@ def _char_range(toks: list[Token], doc: Doc) -> tuple[int, int] | None:
 def _inside(pos: int, ranges: list[tuple[int, int]]) -> bool:
     return any(s <= pos < e for s, e in ranges)
 
-
-def to_records(doc: Doc) -> list[ExtractedStatement]:
-    """`doc._.statements` as `ExtractedStatement` records (speaker unresolved, `via` as the mention text)."""
-    out = []
-    for st in doc._.statements or ():
-        s, e = st.content
-        out.append(ExtractedStatement(
-            content=RecordSpan(start=s, end=e, text=st.text(doc)),
-            speaker=Speaker(start=st.speaker.start_char, end=st.speaker.end_char, text=st.speaker.text)
-            if st.speaker is not None else None,
-            cue=RecordSpan(start=st.cue.start_char, end=st.cue.end_char, text=st.cue.text) if st.cue is not None else None,
-            kind=st.kind,
-            via=st.via.text if st.via is not None else None,
-        ))
-    return out

@@ -63,4 +63,5 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     ensure_topics(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.spinner = None  # plain log lines, no terminal animation (it runs under `newsmon up` too)
     worker.execute_from_commandline()

@@ -113,13 +113,18 @@ def _wait_for_templates(settings: Settings, client, stop_event: threading.Event)
 
 
 def _poll_batch(settings: Settings, consumer: KafkaConsumer, stop_event: threading.Event) -> list:
+    """Up to `sink_batch_size` records: waits up to `sink_max_wait_s` for the first, then takes what keeps
+    arriving, and flushes as soon as nothing more is immediately there (or the wait is over)."""
     records: list = []
     deadline = time.monotonic() + settings.sink_max_wait_s
     while len(records) < settings.sink_batch_size and not stop_event.is_set():
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        polled = consumer.poll(timeout_ms=int(left * 1000), max_records=settings.sink_batch_size - len(records))
+        wait = left if not records else min(left, 0.05)
+        polled = consumer.poll(timeout_ms=int(wait * 1000), max_records=settings.sink_batch_size - len(records))
+        if not polled and records:
+            break
         for batch in polled.values():
             records.extend(batch)
     return records

@@ -26,15 +26,15 @@ def _rate(n: int, seconds: float) -> float:
 
 
 def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt articles (the stream)."),
-            limit: int = typer.Option(150, help="Articles to use (in name order); 0 = all."),
+            limit: int = typer.Option(150, help="Articles to use, spread evenly over the corpus; 0 = all."),
             batch_size: int = typer.Option(16, help="spaCy batch size."),
             repeat: int = typer.Option(2, min=1, help="Runs per measurement; the fastest counts.")) -> None:
     """Articles/s: gated vs full pipeline on a mixed stream; newsmon vs plain nlp.pipe on relevant articles."""
     from processors.extraction import NEWSMON_PIPES, extract_texts, load_pipeline
 
     files = sorted(corpus.glob("*.txt"))
-    if limit:
-        files = files[:limit]
+    if limit and limit < len(files):
+        files = [files[i * len(files) // limit] for i in range(limit)]  # spread over the whole corpus
     if not files:
         raise typer.BadParameter(f"no .txt files in {corpus}", param_hint="--corpus")
     texts = [f.read_text(encoding="utf-8") for f in files]

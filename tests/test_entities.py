@@ -127,3 +127,12 @@ def test_irrelevant_article_keeps_basic_fields():
 def test_non_text_input_is_a_clear_error(bad):
     with pytest.raises(TypeError, match="str"):
         list(extract_texts(pipeline(), [(bad, None)]))
+
+
+def test_surname_joins_a_gazetteer_actor_and_pronoun_follows_the_last_speaker():
+    text = ("Hillary Clinton said that Russia hacked the party. Clinton spoke on Fox News Sunday, "
+            "with Chris Wallace. \"We know that,\" she said.")
+    found = ents(text)
+    assert found["Clinton"][0].name == "Hillary Clinton"
+    she = speaker_of(text, "We know that")
+    assert (she.text, she.name) == ("she", "Hillary Clinton")

@@ -110,11 +110,14 @@ def statements_of(doc: Doc) -> list[ExtractedStatement]:
     ents = [e for e in doc.ents if ref_of(e) is not None]
     text = doc.text  # built once: Doc.text joins every token
     out = []
+    previous: tuple[int, object] | None = None  # (end of the last attributed statement, its speaker)
     for st in found:
         s, e = st.content
         speaker = None
         if st.speaker is not None:
-            ref = resolve_mention(st.speaker, skip=quoted, ents=ents)
+            ref = resolve_mention(st.speaker, skip=quoted, ents=ents, previous=previous)
+            if ref is not None:
+                previous = (max(e, st.speaker.end_char), ref)
             speaker = Speaker(start=st.speaker.start_char, end=st.speaker.end_char, text=st.speaker.text,
                               name=ref.name if ref else None, id=ref.id if ref else None,
                               country=ref.country if ref else None)

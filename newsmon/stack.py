@@ -23,6 +23,8 @@ from newsmon.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
+RESTART_PAUSE_S = 5.0  # before restarting a stage that died
+
 
 def spawn_processor(settings: Settings, loglevel: str = "info", **popen) -> subprocess.Popen:
     """Start `newsmon process` (a Faust worker) as a child process configured like `settings`."""
@@ -57,7 +59,7 @@ class Stack:
         self.broker: LocalBroker | None = None
         self.search: LocalSearch | None = None
         self.processor: subprocess.Popen | None = None
-        self.threads: list[threading.Thread] = []
+        self.threads: dict[str, tuple[threading.Thread, Callable, tuple]] = {}
         self._demo_server = None
 
     # --- lifecycle ---
@@ -74,6 +76,8 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
+        if self.feeds is None:
+            self.feeds = self._load_feeds()  # a bad feed list stops `up` before anything starts
         self._start_services()
         from sinks.elasticsearch import ensure_templates
 
@@ -117,13 +121,14 @@ class Stack:
     def _run_producer(self) -> None:
         from producers.poller import run as run_poller
 
-        feeds = list(self.feeds) if self.feeds is not None else self._load_feeds()
-        if self.demo:
+        feeds = list(self.feeds or [])
+        if self.demo and self._demo_server is None:
             from producers.demo import serve_demo
 
             self._demo_server = serve_demo()
-            feeds.append(self._demo_server.feed())
             self.say(f"demo feed of the seed articles at {self._demo_server.feed_url}")
+        if self._demo_server is not None:
+            feeds.append(self._demo_server.feed())
         run_poller(self.settings, feeds, self.stop_event)
 
     def _load_feeds(self) -> list:
@@ -137,21 +142,26 @@ class Stack:
                 target(*args)
             except Exception:
                 log.exception("%s stopped with an error", name)
-                raise
 
         thread = threading.Thread(target=guarded, name=f"newsmon-{name}", daemon=True)
         thread.start()
-        self.threads.append(thread)
+        self.threads[name] = (thread, target, args)
         return thread
 
     def wait(self) -> None:
-        """Block until Ctrl-C; restart the processor if it dies."""
+        """Block until Ctrl-C; restart a stage that died (after a pause)."""
         try:
             while not self.stop_event.is_set():
                 if self.processor is not None and self.processor.poll() is not None:
                     log.error("processor exited with code %s; restarting it", self.processor.returncode)
-                    time.sleep(1)
+                    self.stop_event.wait(RESTART_PAUSE_S)
                     self.start_processor()
+                for name, (thread, target, args) in list(self.threads.items()):
+                    if not thread.is_alive() and not self.stop_event.is_set():
+                        log.error("%s stopped; restarting it in %.0fs", name, RESTART_PAUSE_S)
+                        self.stop_event.wait(RESTART_PAUSE_S)
+                        if not self.stop_event.is_set():
+                            self._thread(name, target, *args)
                 time.sleep(0.5)
         except KeyboardInterrupt:
             self.say("stopping...")
@@ -160,7 +170,7 @@ class Stack:
         self.stop_event.set()
         if self.processor is not None:
             stop_processor(self.processor)
-        for thread in self.threads:
+        for thread, _, _ in self.threads.values():
             thread.join(30)
         if self._demo_server is not None:
             self._demo_server.stop()

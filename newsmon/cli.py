@@ -37,10 +37,10 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
 
 
-def stack_settings() -> Settings:
+def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settings:
     """The settings with endpoints resolved, or a clear error and exit code 2."""
     try:
-        return resolve(get_settings())
+        return resolve(get_settings(), need)
     except NoStackError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
@@ -55,7 +55,7 @@ def process(loglevel: str = LOGLEVEL) -> None:
     from processors.app import run_worker
 
     setup_logging(loglevel)
-    run_worker(stack_settings(), loglevel=loglevel)
+    run_worker(stack_settings(("kafka",)), loglevel=loglevel)
 
 
 @app.command()
@@ -125,7 +125,7 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
 
     from elasticsearch import ApiError, TransportError
 
-    settings = stack_settings()
+    settings = stack_settings(("elasticsearch",))
     try:
         total, docs = run_search(settings, query, kind=kind, size=size)
     except ValueError as exc:

@@ -16,9 +16,15 @@ class NoStackError(RuntimeError):
     """Neither configured endpoints nor a running local stack."""
 
 
-def resolve(settings: Settings) -> Settings:
-    """`settings` with both endpoints filled in: from env / config file, else `<data_dir>/endpoints.json`."""
-    if settings.kafka_bootstrap_servers and settings.elasticsearch_url:
+FIELDS = {"kafka": "kafka_bootstrap_servers", "elasticsearch": "elasticsearch_url"}
+
+
+def resolve(settings: Settings, need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settings:
+    """`settings` with the endpoints filled in: from env / config file, else `<data_dir>/endpoints.json`.
+
+    `need` names the services the caller uses; only a missing one of those is an error.
+    """
+    if all(getattr(settings, FIELDS[n]) for n in need):
         return settings
     found = read_endpoints(settings.data_dir)
     if not found:

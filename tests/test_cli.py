@@ -91,3 +91,10 @@ def test_up_demo_then_search_and_status_from_another_terminal(tmp_path):
     assert "started a local Tansu broker" in output and "noida-db" in output
     assert "unreachable" in output  # the default feeds, offline; the pipeline kept running
     assert read_endpoints(tmp_path) is None
+
+
+def test_resolve_asks_only_for_the_services_needed(tmp_path):
+    kafka_only = Settings(kafka_bootstrap_servers="kafka:9092", elasticsearch_url=None, data_dir=tmp_path)
+    assert resolve(kafka_only, ("kafka",)) is kafka_only
+    with pytest.raises(NoStackError):
+        resolve(kafka_only, ("kafka", "elasticsearch"))

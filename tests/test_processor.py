@@ -116,3 +116,15 @@ def test_worker_writes_outputs_keyed_by_id_and_keeps_running(stack_settings, see
         assert proc.poll() is None, "the worker keeps running"
     finally:
         assert stop_processor(proc) == 0
+
+
+@pytest.mark.integration
+def test_create_app_adds_the_alert_agents_when_rules_are_set(stack_settings):
+    from pathlib import Path
+
+    rules = Path(__file__).resolve().parent.parent / "alerts" / "rules.example.yaml"
+    settings = stack_settings.model_copy(update={"rules_file": rules})
+    ensure_topics(settings)
+    app = create_app(settings)
+    topics = {t for agent in app.agents.values() for t in agent.channel.topics}
+    assert {settings.topic("raw"), settings.topic("statements")} <= topics

@@ -170,3 +170,19 @@ def test_quote_finder_on_raw_text():
     text = "He said “a ‘big’ step” and then ''another one'' today.\n“Unclosed runs on\n“and on” here."
     quotes = [[text[s:e] for _, s, e, _ in q.segments] for q in finder.find_quotes(text)]
     assert quotes == [["a ‘big’ step"], ["another one"], ["Unclosed runs on", "and on"]]
+
+
+@pytest.mark.parametrize("text", ["", '"', "“”", '""""', 'He said: "', "\n\n“\n”\n", "''", "― \n: x",
+                                  "“" + "word " * 1200 + "” he said."])
+def test_odd_text_gives_no_error(nlp, text):
+    doc = nlp(text)
+    assert isinstance(doc._.statements, list)
+    for st in doc._.statements:
+        assert 0 <= st.content[0] < st.content[1] <= len(text)
+
+
+def test_partial_quote_as_its_own_statement(nlp):
+    doc = nlp('The minister said he was "optimistic" about the talks.')
+    finder = StatementFinder(load_cues("cues.yaml", "frames.yaml"), separate_partial_quotes=True)
+    kinds = sorted((st.kind, st.text(doc), st.partial) for st in finder(doc)._.statements)
+    assert kinds == [("direct", "optimistic", True), ("indirect", 'he was "optimistic" about the talks', False)]

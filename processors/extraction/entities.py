@@ -9,7 +9,7 @@ description ("the Russian president"), or a pronoun ("he").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -90,7 +90,6 @@ class EntityResolver:
     """Groups person-name variants of one article under one `Ref` and sets `doc._.entities`."""
 
     titles: Titles
-    _cache: dict = field(default_factory=dict, repr=False)
 
     def __call__(self, doc: Doc) -> Doc:
         refs = refs_of(doc)

@@ -64,12 +64,22 @@ class Gazetteer:
         if not matches:
             return doc
         refs = refs_of(doc)
+        ents = doc.ents
+        owner = {i: e for e in ents for i in range(e.start, e.end)}
         found = []
         for m in filter_spans(matches):
             ref = self.actors[m.label_]
+            if ref.label == "ORG" and any(_inside(m, e) for i in range(m.start, m.end) if (e := owner.get(i))):
+                continue  # part of a longer organisation name ("Russian Security Council")
             refs[ref.key] = ref
             found.append(Span(doc, m.start, m.end, label=ref.label, kb_id=ref.key))
         taken = {i for s in found for i in range(s.start, s.end)}
-        kept = [e for e in doc.ents if not any(i in taken for i in range(e.start, e.end))]
+        kept = [e for e in ents if not any(i in taken for i in range(e.start, e.end))]
         doc.ents = sorted(kept + found, key=lambda s: s.start)
         return doc
+
+
+def _inside(match: Span, ent: Span) -> bool:
+    """Whether an NER organisation strictly contains the match, leaving aside a leading "the"."""
+    start = ent.start + (ent[0].lower_ == "the")
+    return ent.label_ == "ORG" and start <= match.start and match.end <= ent.end and ent.end - start > len(match)

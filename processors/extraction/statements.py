@@ -8,6 +8,7 @@ The component reads the parse (dependencies, lemmas) and sets `doc._.statements`
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -194,7 +195,9 @@ class StatementFinder:
         for para in re.finditer(r"[^\n]+", text):
             open_at: tuple[int, int] | None = None  # (mark start, mark end)
             depth = 0  # quotes nested in the open one ("... what he calls “hell” than ...")
-            for m in self._quote_re.finditer(text, para.start(), para.end()):
+            marks = list(self._quote_re.finditer(text, para.start(), para.end()))
+            closers = [m.start() for m in marks if m.group() in closes and m.group() not in opens]
+            for m in marks:
                 ch, pos, end = m.group(), m.start(), m.end()
                 before = text[pos - 1] if pos > para.start() else " "
                 after = text[end] if end < para.end() else " "
@@ -203,7 +206,7 @@ class StatementFinder:
                         open_at = (pos, end)
                 elif ch in closes:
                     if ch in opens and ch not in self.cues.straight_quotes and before.isspace() and after.isalnum():
-                        if sum(text.count(c, end, para.end()) for c in closes - opens) >= 2:
+                        if len(closers) - bisect_left(closers, end) >= 2:
                             depth += 1  # a quote inside the quote
                             continue
                         # an opening mark inside an open quote: the first one was never closed

@@ -144,3 +144,10 @@ def test_unknown_speaker_takes_the_country_of_the_mention():
     assert (sp.name, sp.id, sp.country) == ("Ahmad Ramadan", None, "SY")
     st = next(s for s in extract(text).statements if s.speaker is sp or s.speaker == sp)
     assert st.about == ["Russia", "RU", "Idlib", "SY"]
+
+
+def test_actor_alias_inside_a_longer_organisation_stays_part_of_it():
+    found = ents("The Russian Security Council met. The United Nations Security Council voted.")
+    council = found["The Russian Security Council"][0]
+    assert (council.label, council.name, council.country) == ("ORG", "Russian Security Council", "RU")
+    assert found["United Nations Security Council"][0].name == "UN Security Council"

@@ -127,15 +127,11 @@ _T_LINE = re.compile(r"^(T\d+)\t(\S+) ([\d ;]+)\t")
 
 def parse_ann(ann: str, text: str) -> list[GoldAttribution]:
     """Gold attributions of a brat standoff file (`E` lines tie Content, Source and Cue `T` spans)."""
-    spans: dict[str, Pieces] = {}
-    for line in ann.splitlines():
-        m = _T_LINE.match(line)
-        if m:
-            spans[m.group(1)] = tuple(tuple(int(x) for x in part.split()) for part in m.group(3).split(";"))
     return [g for g, _ in _attributions(ann, text)]
 
 
 def _attributions(ann: str, text: str) -> list[tuple[GoldAttribution, Pieces]]:
+    """(attribution, its Cue pieces) for each `E` line with a content; discontinuous spans keep their pieces."""
     spans: dict[str, Pieces] = {}
     for line in ann.splitlines():
         m = _T_LINE.match(line)
@@ -180,6 +176,7 @@ def load_polnear(root: Path, split: str, limit: int | None = None) -> list[Docum
 
 
 def predicted_of(statements: Iterable[ExtractedStatement]) -> list[Predicted]:
+    """The content and speaker ranges the metric reads."""
     return [Predicted((s.content.start, s.content.end),
                       (s.speaker.start, s.speaker.end) if s.speaker is not None else None) for s in statements]
 
@@ -201,11 +198,13 @@ def evaluate_polnear(docs: Sequence[Document], settings: Settings | None = None)
 FRAME_TYPES = ("ccomp", "xcomp", "dobj", "oprd", "prep_for", "prep_on", "prep_about", "prep_to", "prep_with",
                "prep_of", "prep_as", "prep_against")
 NOUN_FRAME_TYPES = ("acl", "ccomp", "prep_of", "prep_that", "prep_on", "prep_about")
+
+
 def count_frames(docs: Sequence[Document], parsed: Iterable, extend=None) -> dict[tuple[str, str], list[int]]:
     """For each (lemma, complement type) seen under a verb or noun: [occurrences, occurrences where the
     token is a gold Cue and the complement's span matches that attribution's gold content]. `extend`
     (cue, tokens) -> tokens widens a complement the way the component does."""
-    from processors.extraction.statements import _char_range, _frame_key, complement_tokens
+    from processors.extraction.statements import char_range, frame_key, complement_tokens
 
     stats: dict[tuple[str, str], list[int]] = {}
     for d, doc in zip(docs, parsed):
@@ -216,11 +215,11 @@ def count_frames(docs: Sequence[Document], parsed: Iterable, extend=None) -> dic
             contents = [g.content for g, cue in zip(d.gold, d.cues) if _overlap(tr, cue) > 0]
             for ctype in NOUN_FRAME_TYPES if t.pos_ == "NOUN" else FRAME_TYPES:
                 toks = complement_tokens(t, ctype)
-                r = _char_range(extend(t, toks) if extend else toks, doc) if toks else None
+                r = char_range(extend(t, toks) if extend else toks, doc) if toks else None
                 if r is None:
                     continue
                 hit = any(0 < _overlap(r, g) and _overlap(r, g) >= 0.5 * sum(e - s for s, e in g) for g in contents)
-                st = stats.setdefault((_frame_key(t), ctype), [0, 0])
+                st = stats.setdefault((frame_key(t), ctype), [0, 0])
                 st[0] += 1
                 st[1] += hit
     return stats
@@ -249,7 +248,7 @@ def polnear_frames(split: str = typer.Option("train", help="Split to learn from 
     disabled = [n for n in nlp.pipe_names if n not in ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")]
     finder = StatementFinder(load_cues("cues.yaml"))
     with nlp.select_pipes(disable=disabled):
-        stats = count_frames(docs, nlp.pipe((d.text for d in docs), batch_size=32), finder._to_sentence_end)
+        stats = count_frames(docs, nlp.pipe((d.text for d in docs), batch_size=32), finder.to_sentence_end)
     frames = select_frames(stats, min_hits, min_precision)
     write_frames(frames, out, f"--split {split} --min-hits {min_hits} --min-precision {min_precision}")
     typer.echo(f"{len(frames)} lemmas written to {out}")

@@ -18,7 +18,7 @@ import yaml
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-__all__ = ["StatementSpan", "StatementFinder", "DATA_DIR", "load_cues"]
+__all__ = ["StatementSpan", "StatementFinder", "DATA_DIR", "load_cues", "complement_tokens", "char_range", "frame_key"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -355,7 +355,7 @@ class StatementFinder:
             return None
         sent = before[0].sent
         for t in reversed(sent):
-            if (self.is_cue(t) or _frame_key(t) in self.cues.frames) and t.pos_ == "VERB":
+            if (self.is_cue(t) or frame_key(t) in self.cues.frames) and t.pos_ == "VERB":
                 subj = _subject(t)
                 if subj is not None and subj.idx < i:
                     return _phrase(subj)
@@ -442,7 +442,7 @@ class StatementFinder:
         used = {st.cue.start for st in direct if st.cue is not None and not st.partial}
         out: list[StatementSpan] = []
         for t in doc:
-            if t.i in used or not (self.is_cue(t) or _frame_key(t) in self.cues.frames) or _inside(t.idx, quoted):
+            if t.i in used or not (self.is_cue(t) or frame_key(t) in self.cues.frames) or _inside(t.idx, quoted):
                 continue
             content = self.content_of(t)
             if content is None:
@@ -465,23 +465,23 @@ class StatementFinder:
             lo, hi = self._source_phrase_range(cue)
             drop = set(range(min(lo, cue.left_edge.i), max(hi, cue.right_edge.i + 1)))
             toks = [t for t in head.subtree if t.i not in drop]
-            return _char_range(toks, doc)
+            return char_range(toks, doc)
         comp = self.complement(cue)
         if not comp:
             comps = [c for c in cue.children if c.dep_ == "ccomp"] if self.is_cue(cue) else []
             if comps:
                 comp = list(max(comps, key=lambda c: len(list(c.subtree))).subtree)
         if comp:
-            return _char_range(self._to_sentence_end(cue, comp) if self.extend_clauses else comp, doc)
+            return char_range(self.to_sentence_end(cue, comp) if self.extend_clauses else comp, doc)
         if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
                                        and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
             # "The museum," he said, "would ..." / "..., he said.": the clause around the cue
             drop = set(range(cue.left_edge.i, cue.right_edge.i + 1))
             toks = [t for t in cue.head.subtree if t.i not in drop]
-            return _char_range(toks, doc)
+            return char_range(toks, doc)
         return None
 
-    def _to_sentence_end(self, cue: Token, comp: list[Token]) -> list[Token]:
+    def to_sentence_end(self, cue: Token, comp: list[Token]) -> list[Token]:
         """A complement after its cue runs on to the end of the sentence when the parser hung the rest
         ("X said A, but B") on the cue; not when the rest holds another cue."""
         first, last = min(t.i for t in comp), max(t.i for t in comp)
@@ -500,7 +500,7 @@ class StatementFinder:
     def complement(self, cue: Token) -> list[Token] | None:
         """The tokens of the complement a frame of the cue's lemma selects: `ccomp`, `xcomp`, `dobj`,
         `acl`, `oprd` (object and predicate: "called X a liar") or `prep_<word>` ("called for X")."""
-        for ctype in self.cues.frames.get(_frame_key(cue), ()):
+        for ctype in self.cues.frames.get(frame_key(cue), ()):
             toks = complement_tokens(cue, ctype)
             if toks:
                 return toks
@@ -642,7 +642,7 @@ def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:
     return keep
 
 
-def _frame_key(t: Token) -> str:
+def frame_key(t: Token) -> str:
     """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...")."""
     return t.lemma_.lower() + ("/n" if t.pos_ == "NOUN" else "")
 
@@ -715,7 +715,8 @@ def _trim(doc: Doc, start: int, end: int) -> Span:
     return doc[start:end]
 
 
-def _char_range(toks: list[Token], doc: Doc) -> tuple[int, int] | None:
+def char_range(toks: list[Token], doc: Doc) -> tuple[int, int] | None:
+    """The character range the tokens cover, without surrounding punctuation (quote marks kept)."""
     toks = [t for t in toks if not t.is_space]
     if not toks:
         return None

@@ -151,3 +151,9 @@ def test_actor_alias_inside_a_longer_organisation_stays_part_of_it():
     council = found["The Russian Security Council"][0]
     assert (council.label, council.name, council.country) == ("ORG", "Russian Security Council", "RU")
     assert found["United Nations Security Council"][0].name == "UN Security Council"
+
+
+def test_curly_apostrophes_and_upper_case_datelines():
+    found = ents("WASHINGTON - Russia’s Foreign Ministry said so.")
+    assert found["Russia’s Foreign Ministry"][0].name == "Russian Foreign Ministry"
+    assert (found["WASHINGTON"][0].name, found["WASHINGTON"][0].country) == ("Washington", "US")

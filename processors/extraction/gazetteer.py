@@ -36,7 +36,8 @@ def load_actors(path: str | Path) -> dict[str, tuple[Ref, tuple[str, ...]]]:
         ref = Ref(key=key, name=a["name"], label=LABELS[a["type"]], type=a["type"], country=a.get("country"),
                   id=a.get("wikidata") or f"newsmon:{key}", roles=tuple(r.lower() for r in a.get("roles") or ()),
                   gender=a.get("gender"))
-        aliases = tuple(dict.fromkeys([a["name"], *(a.get("aliases") or ())]))
+        names = [a["name"], *(a.get("aliases") or ())]
+        aliases = tuple(dict.fromkeys([*names, *(n.replace("'", "’") for n in names)]))  # curly apostrophes too
         actors[key] = (ref, aliases)
     return actors
 

@@ -43,6 +43,8 @@ class PlaceIndex:
     def lookup(self, text: str) -> Ref | None:
         """The place a name means: country, data-file place, city, alias of a watchlist city, US state."""
         name = _strip(text)
+        if name.isupper() and len(name) > 3:
+            name = name.title()  # datelines: "WASHINGTON", "NEW YORK"
         for table in (self.countries, self.places, self.demonyms, self.cities, self.city_aliases, self.regions):
             ref = table.get(name)
             if ref is not None:

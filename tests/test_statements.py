@@ -186,3 +186,13 @@ def test_partial_quote_as_its_own_statement(nlp):
     finder = StatementFinder(load_cues("cues.yaml", "frames.yaml"), separate_partial_quotes=True)
     kinds = sorted((st.kind, st.text(doc), st.partial) for st in finder(doc)._.statements)
     assert kinds == [("direct", "optimistic", True), ("indirect", 'he was "optimistic" about the talks', False)]
+
+
+def test_needs_a_parse():
+    import spacy
+
+    blank = spacy.blank("en")
+    blank.add_pipe("newsmon_statements")
+    with pytest.raises(ValueError, match="dependency parse"):
+        blank('"We will respond," the minister said.')
+    assert blank("")._.statements == []

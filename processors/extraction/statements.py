@@ -152,6 +152,8 @@ class StatementFinder:
         self._verbs = self.cues.verbs | self.cues.quote_verbs
 
     def __call__(self, doc: Doc) -> Doc:
+        if len(doc) and not doc.has_annotation("DEP"):
+            raise ValueError("newsmon_statements needs the dependency parse: add it after the parser")
         text = doc.text  # spaCy joins the tokens on every access: read it once
         quotes = self.find_quotes(text)
         statements = self._direct(doc, text, quotes)

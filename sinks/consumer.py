@@ -132,10 +132,12 @@ def _poll_batch(settings: Settings, consumer: KafkaConsumer, stop_event: threadi
 
 def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: KafkaProducer, records: list,
                  stats: SinkStats, stop_event: threading.Event) -> None:
-    actions, dead = [], []
+    actions, dead, origin = [], [], {}
     for rec in records:
         try:
-            actions.extend(record_actions(settings, _stream_of(settings, rec.topic), rec.value))
+            for action in record_actions(settings, _stream_of(settings, rec.topic), rec.value):
+                actions.append(action)
+                origin[id(action)] = rec
         except ValueError as exc:
             dead.append(DeadLetter(stage="sink", error=str(exc), error_type=type(exc).__name__,
                                    payload=_decode(rec.value), topic=rec.topic, partition=rec.partition,
@@ -147,7 +149,11 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
             if consumer.paused():
                 consumer.resume(*consumer.paused())
         stats.indexed += result.indexed
-        dead.extend(result.rejected)
+        for letter, action in zip(result.rejected, result.rejected_actions):
+            rec = origin[id(action)]  # point the dead letter at the Kafka record it came from
+            letter.topic, letter.partition, letter.offset = rec.topic, rec.partition, rec.offset
+            letter.payload = _decode(rec.value)
+            dead.append(letter)
     sent = []
     for letter in dead:
         log.error("sink: dead-letter %s: %s", letter.key, letter.error)

@@ -155,6 +155,7 @@ class BulkResult:
 
     indexed: int = 0
     rejected: list[DeadLetter] = field(default_factory=list)
+    rejected_actions: list[dict[str, Any]] = field(default_factory=list)  # the actions behind `rejected`
     attempts: int = 0
 
 
@@ -207,6 +208,7 @@ def bulk_index(client: Elasticsearch, actions: list[dict[str, Any]], *, max_back
                     retry.append(action)
                 else:
                     result.rejected.append(_rejected(action, outcome))
+                    result.rejected_actions.append(action)
             if retry:
                 log.warning("Elasticsearch asked to retry %d documents; retrying in %.1fs", len(retry), backoff)
         pending = retry

@@ -184,3 +184,24 @@ def test_sink_survives_elasticsearch_outage_and_dead_letters_bad_records(broker,
     finally:
         search.stop()
     assert stats.indexed == 0
+
+
+def test_sink_dead_letters_what_elasticsearch_rejects_with_its_kafka_origin(stack_settings):
+    settings = stack_settings.model_copy(update={"sink_max_wait_s": 0.3})
+    ensure_topics(settings)
+    client = make_client(settings)
+    # an index someone created by hand with a conflicting mapping: its documents are rejected, not lost
+    client.indices.create(index=settings.index("articles"), mappings={"properties": {"title": {"type": "integer"}}})
+    a = article(7)
+    _publish(settings, "articles", [(a.id, a.model_dump_json(by_alias=True).encode())])
+    st = statement(7)
+    _publish(settings, "statements", [(st.id, st.model_dump_json(by_alias=True).encode())])
+    stats = run_sink(settings, threading.Event(), idle_exit_s=10)
+    assert stats.dead_letters == 1 and stats.indexed == 1
+    dead = KafkaConsumer(settings.topic("dead-letter"), bootstrap_servers=settings.kafka_bootstrap_servers,
+                         auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    [letter] = [json.loads(m.value) for m in dead]
+    dead.close()
+    assert letter["topic"] == settings.topic("articles") and letter["offset"] == 0 and letter["key"] == "art7"
+    assert letter["payload"]["id"] == "art7" and letter["error"]
+    assert client.get(index=settings.index("statements"), id="st7")["found"]

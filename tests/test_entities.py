@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -157,3 +157,12 @@ def test_curly_apostrophes_and_upper_case_datelines():
     found = ents("WASHINGTON - Russia’s Foreign Ministry said so.")
     assert found["Russia’s Foreign Ministry"][0].name == "Russian Foreign Ministry"
     assert (found["WASHINGTON"][0].name, found["WASHINGTON"][0].country) == ("Washington", "US")
+
+
+@pytest.mark.parametrize("published,name", [(date(2010, 5, 1), "Mahmoud Ahmadinejad"),
+                                            (date(2016, 12, 1), "Hassan Rouhani"),
+                                            (date(2025, 3, 1), "Masoud Pezeshkian")])
+def test_role_holder_on_the_publication_date(published, name):
+    text = "The Iranian president said that talks would go on."
+    st = next(extract_texts(pipeline(), [(text, published)], gate=False)).statements[0]
+    assert (st.speaker.text, st.speaker.name) == ("The Iranian president", name)

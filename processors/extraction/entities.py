@@ -10,6 +10,7 @@ description ("the Russian president"), or a pronoun ("he").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,7 @@ from spacy.tokens import Doc, Span
 
 from newsmon.records import Entity
 
-__all__ = ["Ref", "EntityResolver", "resolve_mention", "refs_of", "ref_of", "DATA_DIR", "ENTITY_LABELS"]
+__all__ = ["Ref", "Role", "EntityResolver", "resolve_mention", "refs_of", "ref_of", "DATA_DIR", "ENTITY_LABELS"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ENTITY_LABELS = frozenset({"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "EVENT", "LAW", "WORK_OF_ART"})
@@ -27,6 +28,18 @@ PRONOUNS = {"he": "m", "him": "m", "she": "f", "her": "f"}
 for _name in ("refs", "entities", "published", "actors", "titles"):
     if not Doc.has_extension(_name):
         Doc.set_extension(_name, default=None)
+
+
+@dataclass(frozen=True)
+class Role:
+    """An office an actor holds, optionally for a period ("president" from 2012-05-07)."""
+
+    name: str
+    start: date | None = None
+    end: date | None = None
+
+    def held_on(self, day: date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,7 @@ class Ref:
     id: str | None = None  # Wikidata id, "geonames:<id>" or "newsmon:<key>"; None for unknown persons
     lat: float | None = None
     lon: float | None = None
-    roles: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()
     gender: str | None = None
 
     @property
@@ -216,16 +229,20 @@ def _role(span: Span) -> str | None:
 
 
 def _role_holder(doc: Doc, ents: list[Span], before: int, role: str, countries: set[str]) -> Ref | None:
-    def fits(ref: Ref) -> bool:
-        return role in ref.roles and (not countries or ref.country in countries)
+    """Who holds `role`: the latest such actor named before, else (when the mention names a country) the
+    actor of the gazetteer holding it on the publication date (today when unknown)."""
+    def fits(ref: Ref, day: date | None) -> bool:
+        return (not countries or ref.country in countries) and \
+            any(r.name == role and (day is None or r.held_on(day)) for r in ref.roles)
 
     named = [ref_of(e) for e in ents if e.end_char <= before]
     for ref in reversed(named):
-        if fits(ref):
+        if fits(ref, None):
             return ref
     if not countries:
         return None  # "The President" with no president named before: unknown
-    return next((a for a in (doc._.actors or {}).values() if fits(a)), None)
+    day = doc._.published or date.today()
+    return next((a for a in (doc._.actors or {}).values() if fits(a, day)), None)
 
 
 def _antecedent(ents: list[Span], before: int, gender: str, skip) -> Ref | None:

@@ -16,7 +16,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from processors.extraction.entities import DATA_DIR, Ref, refs_of
+from processors.extraction.entities import DATA_DIR, Ref, Role, refs_of
 
 __all__ = ["Gazetteer", "load_actors"]
 
@@ -34,12 +34,19 @@ def load_actors(path: str | Path) -> dict[str, tuple[Ref, tuple[str, ...]]]:
         if a.get("type") not in LABELS:
             raise ValueError(f"{p}: actor {key!r} has unknown type {a.get('type')!r}")
         ref = Ref(key=key, name=a["name"], label=LABELS[a["type"]], type=a["type"], country=a.get("country"),
-                  id=a.get("wikidata") or f"newsmon:{key}", roles=tuple(r.lower() for r in a.get("roles") or ()),
+                  id=a.get("wikidata") or f"newsmon:{key}", roles=tuple(_role(r) for r in a.get("roles") or ()),
                   gender=a.get("gender"))
         names = [a["name"], *(a.get("aliases") or ())]
         aliases = tuple(dict.fromkeys([*names, *(n.replace("'", "’") for n in names)]))  # curly apostrophes too
         actors[key] = (ref, aliases)
     return actors
+
+
+def _role(spec: str | dict) -> Role:
+    """A role of actors.yaml: "president", or {role: president, from: 2012-05-07, to: ...}."""
+    if isinstance(spec, str):
+        return Role(spec.lower())
+    return Role(str(spec["role"]).lower(), spec.get("from"), spec.get("to"))
 
 
 @Language.factory("newsmon_gazetteer", default_config={"actors_file": "actors.yaml"})

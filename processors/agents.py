@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import ValidationError
 
 from newsmon.records import Article, DeadLetter, Event, RawArticle, Statement
@@ -117,6 +118,12 @@ def records_out(processed: Processed) -> list[tuple[str, str, str]]:
     return out
 
 
+def oversized(stream: str, key: str, value: str, exc: BaseException, keep_chars: int = 20_000) -> DeadLetter:
+    """A dead letter for an output record too large for the broker (payload cut to `keep_chars`)."""
+    return DeadLetter(stage="process", error=f"{stream} record of {len(value)} bytes too large for the broker: {exc}",
+                      error_type=type(exc).__name__, payload=value[:keep_chars], topic=stream, key=key)
+
+
 class Extractor:
     """Holds the model (loaded once, on first use) and the single thread extraction runs in."""
 
@@ -151,8 +158,15 @@ def register(app: faust.App, settings: Settings) -> None:
             started = time.perf_counter()
             processed = await extractor(messages)
             took = time.perf_counter() - started
-            pending = [await outputs[stream_name].send(key=key.encode(), value=value.encode())
-                       for stream_name, key, value in records_out(processed)]
+            pending = []
+            for stream_name, key, value in records_out(processed):
+                try:
+                    pending.append(await outputs[stream_name].send(key=key.encode(), value=value.encode()))
+                except MessageSizeTooLargeError as exc:  # cannot ever be sent: keep it as a dead letter instead
+                    letter = oversized(stream_name, key, value, exc)
+                    processed.dead.append(letter)
+                    pending.append(await outputs["dead-letter"].send(key=key.encode(),
+                                                                     value=letter.model_dump_json().encode()))
             await asyncio.gather(*pending)  # delivered before the batch is acknowledged
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,

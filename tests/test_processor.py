@@ -128,3 +128,9 @@ def test_create_app_adds_the_alert_agents_when_rules_are_set(stack_settings):
     app = create_app(settings)
     topics = {t for agent in app.agents.values() for t in agent.channel.topics}
     assert {settings.topic("raw"), settings.topic("statements")} <= topics
+
+
+def test_oversized_output_becomes_a_bounded_dead_letter():
+    letter = agents.oversized("articles", "a1", "x" * 2_000_000, ValueError("too big"))
+    assert letter.key == "a1" and letter.topic == "articles" and "2000000 bytes" in letter.error
+    assert len(letter.payload) == 20_000 and len(letter.model_dump_json()) < 100_000

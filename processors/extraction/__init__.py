@@ -21,12 +21,7 @@ from spacy.tokens import Doc
 from newsmon.records import (Article, Event, ExtractedStatement, Extraction, RawArticle, Span, Speaker, Statement,
                              stable_id)
 from newsmon.settings import Settings
-from processors.extraction import dates as _dates  # noqa: F401  (registers the components)
-from processors.extraction import entities as _entities
-from processors.extraction import events as _events  # noqa: F401
-from processors.extraction import gazetteer as _gazetteer  # noqa: F401
-from processors.extraction import places as _places  # noqa: F401
-from processors.extraction import relevance as _relevance  # noqa: F401
+from processors.extraction import dates, entities, events, gazetteer, places, relevance  # noqa: F401  (factories)
 from processors.extraction.entities import ref_of, resolve_mention
 
 try:  # the statements component (a colleague's module); extraction works without it

@@ -19,7 +19,7 @@ from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
-from newsmon.records import Entity, ExtractedEvent, Place
+from newsmon.records import ExtractedEvent, Place
 from newsmon.records import Span as RecordSpan
 from processors.extraction.entities import DATA_DIR, EntityResolver, Ref, ref_of
 

@@ -71,7 +71,7 @@ def try_rules(rules: Path = RULES_ARG,
                                content=text, content_source="feed", published=when))
     nlp = load_pipeline(settings)
     detector, state = NoveltyDetector.from_settings(settings), {}
-    fired = 0
+    fired, printed = 0, set()
     for article, statements, events in extract_articles(nlp, raws):
         outputs = record_outputs(ruleset, "articles", article)
         for ev in events:
@@ -83,9 +83,10 @@ def try_rules(rules: Path = RULES_ARG,
                 console.print(f"[dim]repeat ({verdict.similarity:.2f}) of {verdict.first_id}: "
                               f"{escape(st.content.text[:80])}[/]", soft_wrap=True)
             outputs += statement_outputs(ruleset, st, verdict)
-        for stream, _, value in outputs:
-            if stream != "alerts":
+        for stream, alert_id, value in outputs:
+            if stream != "alerts" or alert_id in printed:  # a file given twice: its alerts are the same
                 continue
+            printed.add(alert_id)
             alert = Alert.model_validate_json(value)
             fired += 1
             first, _, rest = alert.message.partition("\n")

@@ -8,7 +8,8 @@ so it can live in a changelog-backed Faust table and survive restarts:
 
     [[statement_id, timestamp (epoch s), signature (base64 uint32s) or "", first_id or None], ...]
 
-A first sighting keeps its signature; a later sighting only records which statement it repeats, so
+At most `max_entries` (newest) are kept per key, so a table value stays well under Kafka's 1 MB
+message limit (about 0.7 KB per first sighting). A first sighting keeps its signature; a later sighting only records which statement it repeats, so
 replaying the same record gives the same verdict. Per speaker the signatures are compared directly
 (vectorised); the sets are small enough that an LSH index would only add overhead.
 """
@@ -62,7 +63,7 @@ class NoveltyDetector:
     """Decides novelty against a key's state list and returns the updated list."""
 
     def __init__(self, threshold: float = 0.8, window: timedelta = timedelta(days=7), num_perm: int = 128,
-                 shingle_size: int = 5, max_entries: int = 2000):
+                 shingle_size: int = 5, max_entries: int = 1000):
         if not 0 < threshold <= 1:
             raise ValueError(f"novelty threshold must be in (0, 1], not {threshold}")
         self.threshold = threshold

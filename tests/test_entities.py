@@ -166,3 +166,13 @@ def test_role_holder_on_the_publication_date(published, name):
     text = "The Iranian president said that talks would go on."
     st = next(extract_texts(pipeline(), [(text, published)], gate=False)).statements[0]
     assert (st.speaker.text, st.speaker.name) == ("The Iranian president", name)
+
+
+def test_role_descriptions_are_entities_of_the_role_holder():
+    text = ("Hassan Rouhani met Russia's top diplomat on Monday. The Iranian president later called "
+            "the President of Russia. The foreign ministry spokesman said nothing.")
+    found = {e.text: e for e in next(extract_texts(pipeline(), [(text, date(2016, 12, 25))], gate=False)).entities}
+    assert (found["The Iranian president"].label, found["The Iranian president"].name) == ("PERSON", "Hassan Rouhani")
+    assert found["Russia's top diplomat"].name == "Sergey Lavrov"
+    assert found["the President of Russia"].name == "Vladimir Putin"
+    assert not [e for e in found if "spokesman" in e]  # no country named: not resolved

@@ -116,15 +116,18 @@ def statements_of(doc: Doc) -> list[ExtractedStatement]:
                 previous = (max(e, st.speaker.end_char), ref)
             speaker = Speaker(start=st.speaker.start_char, end=st.speaker.end_char, text=st.speaker.text,
                               name=ref.name if ref else None, id=ref.id if ref else None,
-                              country=ref.country if ref and ref.country else _mention_country(st.speaker, ents))
+                              country=ref.country if ref and ref.id else _mention_country(st.speaker, ents, ref))
         cue = Span(start=st.cue.start_char, end=st.cue.end_char, text=st.cue.text) if st.cue is not None else None
         out.append(ExtractedStatement(content=Span(start=s, end=e, text=" ".join(text[a:b] for a, b in st.pieces or (st.content,))), speaker=speaker, cue=cue,
                                       kind=st.kind, via=_via(st.via, ents), about=_about(ents, st.pieces or (st.content,))))
     return out
 
 
-def _mention_country(span, ents: list) -> str | None:
-    """The country a speaker mention names ("a Syrian opposition spokesman"), if any."""
+def _mention_country(span, ents: list, ref) -> str | None:
+    """For a speaker known only from the article, the country its mention names ("a Syrian opposition
+    spokesman, Ahmad Ramadan"); None for several speakers ("Putin and Rouhani")."""
+    if ref is None and any(t.dep_ == "cc" for t in span):
+        return None
     for e in ents:
         if e.start >= span.start and e.end <= span.end:
             ref = ref_of(e)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import yaml
 from spacy.language import Language
+from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
 
 from newsmon.records import Entity
 
@@ -95,19 +97,29 @@ def load_titles(path: str | Path) -> Titles:
 @Language.factory("newsmon_entities", default_config={"titles_file": "titles.yaml"})
 def make_entity_resolver(nlp: Language, name: str, titles_file: str) -> EntityResolver:
     """The `newsmon_entities` component: groups name variants and sets `doc._.entities`."""
-    return EntityResolver(load_titles(titles_file))
+    return EntityResolver(nlp, load_titles(titles_file))
 
 
-@dataclass
 class EntityResolver:
-    """Groups person-name variants of one article under one `Ref` and sets `doc._.entities`."""
+    """Groups person-name variants of one article under one `Ref`, resolves role descriptions ("the
+    Iranian president", "the President of Russia", "Russia's top diplomat") to the actor holding the
+    role, and sets `doc._.entities`."""
 
-    titles: Titles
+    def __init__(self, nlp: Language, titles: Titles) -> None:
+        self.titles = titles
+        self.matcher = Matcher(nlp.vocab)
+        country = {"ENT_TYPE": {"IN": ["GPE", "NORP"]}, "OP": "+"}
+        for phrase, role in titles.roles.items():
+            words = [{"LOWER": w} for w in phrase.split()]
+            self.matcher.add(role, [[{"LOWER": "the"}, country, *words],
+                                    [{"LOWER": "the", "OP": "?"}, *words, {"LOWER": "of"}, {"LOWER": "the", "OP": "?"},
+                                     country],
+                                    [country, {"LOWER": {"IN": ["'s", "’s"]}}, *words]])
 
     def __call__(self, doc: Doc) -> Doc:
         refs = refs_of(doc)
         doc._.titles = self.titles
-        ents = list(doc.ents)
+        ents = self._roles(doc, list(doc.ents))
         persons = [(i, e) for i, e in enumerate(ents) if e.label_ == "PERSON" and not e.kb_id_]
         if persons:
             changed = False
@@ -132,6 +144,29 @@ class EntityResolver:
                 doc.ents = ents
         doc._.entities = [self.record(e) for e in doc.ents if e.label_ in ENTITY_LABELS and _plausible(e)]
         return doc
+
+    def _roles(self, doc: Doc, ents: list[Span]) -> list[Span]:
+        """Role descriptions become entities of the actor holding the role (when one does)."""
+        matches = self.matcher(doc, as_spans=True)
+        if not matches:
+            return ents
+        found = []
+        resolved = [e for e in ents if ref_of(e) is not None]
+        for m in filter_spans(matches):
+            inner = [e for e in resolved if e.start >= m.start and e.end <= m.end]
+            if any(ref_of(e).label in ("PERSON", "ORG") for e in inner):
+                continue
+            countries = {ref_of(e).country for e in inner if ref_of(e).country}
+            ref = _role_holder(doc, resolved, m.start_char, m.label_, countries) if countries else None
+            if ref is not None:
+                refs_of(doc)[ref.key] = ref
+                found.append(Span(doc, m.start, m.end, label="PERSON", kb_id=ref.key))
+        if not found:
+            return ents
+        taken = {i for f in found for i in range(f.start, f.end)}
+        ents = [e for e in ents if not any(i in taken for i in range(e.start, e.end))] + found
+        doc.ents = sorted(ents, key=lambda e: e.start)
+        return list(doc.ents)
 
     def _words(self, span: Span) -> list[str]:
         words = [t.text for t in span if not t.is_punct or t.text == "-"]
@@ -230,7 +265,7 @@ def _role(span: Span) -> str | None:
 
 def _role_holder(doc: Doc, ents: list[Span], before: int, role: str, countries: set[str]) -> Ref | None:
     """Who holds `role`: the latest such actor named before, else (when the mention names a country) the
-    actor of the gazetteer holding it on the publication date (today when unknown)."""
+    one actor of the gazetteer holding it on the publication date (today when unknown)."""
     def fits(ref: Ref, day: date | None) -> bool:
         return (not countries or ref.country in countries) and \
             any(r.name == role and (day is None or r.held_on(day)) for r in ref.roles)
@@ -242,7 +277,8 @@ def _role_holder(doc: Doc, ents: list[Span], before: int, role: str, countries: 
     if not countries:
         return None  # "The President" with no president named before: unknown
     day = doc._.published or date.today()
-    return next((a for a in (doc._.actors or {}).values() if fits(a, day)), None)
+    holders = [a for a in (doc._.actors or {}).values() if fits(a, day)]
+    return holders[0] if len(holders) == 1 else None  # several: ambiguous
 
 
 def _antecedent(ents: list[Span], before: int, gender: str, skip) -> Ref | None:

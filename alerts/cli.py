@@ -105,7 +105,7 @@ def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (new
     from sinks.search import search
 
     try:
-        settings = resolve(get_settings())
+        settings = resolve(get_settings(), ("elasticsearch",))
     except NoStackError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
@@ -134,7 +134,7 @@ def notify(rules: Path = typer.Option(None, "--rules", exists=True, dir_okay=Fal
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     try:
-        settings = resolve(get_settings())
+        settings = resolve(get_settings(), ("kafka",))
     except NoStackError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None

@@ -254,9 +254,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
         rules_file.write_text(f"destinations:\n  desk: '{receiver.url}'\nrules:\n  - name: Putin\n"
                               f"    query: 'speaker.name:\"Vladimir Putin\"'\n    destinations: [desk]\n")
         ruleset = parse_rules(rules_file.read_text())
-        # `newsmon process` resolves both endpoints; the worker never calls Elasticsearch (no sink here)
-        updates = {"topic_prefix": name, "data_dir": Path(tmp) / "data", "rules_file": rules_file,
-                   "elasticsearch_url": settings.elasticsearch_url or "http://127.0.0.1:9"}
+        updates = {"topic_prefix": name, "data_dir": Path(tmp) / "data", "rules_file": rules_file}
         base = in_process_latency(settings.model_copy(update=updates), nlp, ruleset, base_items, receiver)
         broker = None
         try:

@@ -38,3 +38,27 @@ def test_try_prints_each_firing_with_its_rule(tmp_path):
     assert once.output.strip().endswith(f"{len(lines)} alerts from 1 files")
     twice = runner.invoke(app, ["alerts", "try", str(rules), str(seed), str(seed)], terminal_width=400)
     assert twice.output.strip().endswith(f"{len(lines)} alerts from 2 files"), "the same article alerts once"
+
+
+def test_list_shows_recent_alerts_newest_first(stack_settings, search):
+    from alerts.message import make_alert
+    from newsmon.settings import get_settings
+    from sinks.elasticsearch import alert_action, ensure_templates, make_client
+
+    ensure_templates(stack_settings)
+    client = make_client(stack_settings)
+    for i, rule in enumerate(["Putin on Iran", "Rouhani"]):
+        record = {"id": f"s{i}", "@timestamp": "2016-12-25T08:00:00Z", "feed": "mehr", "url": f"https://x.test/{i}",
+                  "content": {"text": f"Quote {i}"}, "speaker": {"name": "Vladimir Putin"}}
+        alert = make_alert(rule, "statements", record, [])
+        action = alert_action(stack_settings, alert)
+        client.index(index=action["_index"], id=action["_id"], document=action["_source"], refresh=True)
+    get_settings.cache_clear()
+    try:
+        res = runner.invoke(app, ["alerts", "list", "-n", "5"], terminal_width=200,
+                            env={"ELASTICSEARCH_URL": search.url, "NEWSMON_INDEX_PREFIX": stack_settings.index_prefix})
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 0, res.output
+    assert "2 of 2 alerts" in res.output
+    assert "Putin on Iran" in res.output and "Rouhani" in res.output and "https://x.test/1" in res.output

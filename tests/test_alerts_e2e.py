@@ -163,6 +163,9 @@ def test_seed_feed_alerts_arrive_once_through_an_outage_and_repeats_only_add_sou
     assert sorted(first_statement()["sources"]) == ["seeds", "wire"]
     sightings = [s for s in topic_values(settings, "sightings") if s["statement_id"] == first_id]
     assert [s["source"] for s in sightings] == ["wire"]
+    duplicate = sightings[0]["duplicate_id"]
+    assert wait_for(lambda: client.get(index=statements, id=duplicate)["_source"].get("novel") is False, 60), \
+        "the later copy is indexed, marked as not new"
     time.sleep(5)  # a second alert would have been delivered by now
     assert len(receiver.posts) == len(expected) and len(mailbox.messages) == len(expected)
     assert set(indexed_alerts()) == expected == expected_alert_ids(settings, client)

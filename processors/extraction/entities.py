@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 from spacy.language import Language
-from spacy.matcher import Matcher
+from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
@@ -107,14 +107,9 @@ class EntityResolver:
 
     def __init__(self, nlp: Language, titles: Titles) -> None:
         self.titles = titles
-        self.matcher = Matcher(nlp.vocab)
-        country = {"ENT_TYPE": {"IN": ["GPE", "NORP"]}, "OP": "+"}
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
         for phrase, role in titles.roles.items():
-            words = [{"LOWER": w} for w in phrase.split()]
-            self.matcher.add(role, [[{"LOWER": "the"}, country, *words],
-                                    [{"LOWER": "the", "OP": "?"}, *words, {"LOWER": "of"}, {"LOWER": "the", "OP": "?"},
-                                     country],
-                                    [country, {"LOWER": {"IN": ["'s", "’s"]}}, *words]])
+            self.matcher.add(role, [nlp.make_doc(phrase)])
 
     def __call__(self, doc: Doc) -> Doc:
         refs = refs_of(doc)
@@ -150,19 +145,22 @@ class EntityResolver:
         matches = self.matcher(doc, as_spans=True)
         if not matches:
             return ents
-        found = []
         resolved = [e for e in ents if ref_of(e) is not None]
+        country_at = {i: e for e in resolved if ref_of(e).country and e.label_ in ("GPE", "NORP")
+                      for i in range(e.start, e.end)}
+        found = []
         for m in filter_spans(matches):
-            inner = [e for e in resolved if e.start >= m.start and e.end <= m.end]
-            if any(ref_of(e).label in ("PERSON", "ORG") for e in inner):
+            mention = _role_mention(doc, m, country_at)
+            if mention is None:
                 continue
-            countries = {ref_of(e).country for e in inner if ref_of(e).country}
-            ref = _role_holder(doc, resolved, m.start_char, m.label_, countries) if countries else None
+            span, country = mention
+            ref = _role_holder(doc, resolved, span.start_char, m.label_, {country})
             if ref is not None:
                 refs_of(doc)[ref.key] = ref
-                found.append(Span(doc, m.start, m.end, label="PERSON", kb_id=ref.key))
+                found.append(Span(doc, span.start, span.end, label="PERSON", kb_id=ref.key))
         if not found:
             return ents
+        found = filter_spans(found)
         taken = {i for f in found for i in range(f.start, f.end)}
         ents = [e for e in ents if not any(i in taken for i in range(e.start, e.end))] + found
         doc.ents = sorted(ents, key=lambda e: e.start)
@@ -183,6 +181,23 @@ class EntityResolver:
             return Entity(start=span.start_char, end=span.end_char, text=span.text, label=span.label_)
         return Entity(start=span.start_char, end=span.end_char, text=span.text, label=span.label_, name=ref.name,
                       id=ref.id, type=ref.type, country=ref.country, lat=ref.lat, lon=ref.lon)
+
+
+def _role_mention(doc: Doc, role: Span, country_at: dict[int, Span]) -> tuple[Span, str] | None:
+    """The role description around a role word and the country it names: "the Iranian president",
+    "the President of Russia", "Russia's top diplomat"."""
+    i = role.start - 1
+    if i >= 0 and (e := country_at.get(i)) is not None and e.start > 0 and doc[e.start - 1].lower_ == "the":
+        return doc[e.start - 1:role.end], ref_of(e).country
+    if i > 0 and doc[i].lower_ in ("'s", "’s") and (e := country_at.get(i - 1)) is not None:
+        return doc[e.start:role.end], ref_of(e).country
+    k = role.end
+    if k + 1 < len(doc) and doc[k].lower_ == "of":
+        k += 1 + (doc[k + 1].lower_ == "the")
+        if (e := country_at.get(k)) is not None:
+            start = role.start - (role.start > 0 and doc[role.start - 1].lower_ == "the")
+            return doc[start:e.end], ref_of(e).country
+    return None
 
 
 def _variant(words: list[str], full: list[str]) -> bool:

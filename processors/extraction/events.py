@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from spacy.attrs import LOWER
 from spacy.language import Language
-from spacy.matcher import Matcher
+from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
@@ -56,12 +56,10 @@ def load_ontology(path: str | Path = "events.yaml") -> dict[str, EventType]:
                             triggers=tuple(t["triggers"])) for name, t in raw.items()}
 
 
-def _pattern(trigger: str) -> list[dict]:
-    out = []
-    for word in trigger.split():
-        lemma, _, pos = word.partition("/")
-        out.append({"LEMMA": lemma, "POS": pos} if pos else {"LEMMA": lemma})
-    return out
+def _trigger(trigger: str) -> tuple[list[str], tuple[str | None, ...]]:
+    """Lemmas and part-of-speech constraints of a trigger ("talk/NOUN" -> ["talk"], ("NOUN",))."""
+    parts = [w.partition("/") for w in trigger.split()]
+    return [lemma for lemma, _, _ in parts], tuple(pos or None for _, _, pos in parts)
 
 
 @Language.factory("newsmon_events", default_config={"ontology_file": "events.yaml", "inherit_sentences": 3})
@@ -88,15 +86,22 @@ class EventFinder:
     def __init__(self, nlp: Language, ontology: dict[str, EventType], inherit_sentences: int = 3) -> None:
         self.ontology = ontology
         self.inherit_sentences = inherit_sentences
-        self.matcher = Matcher(nlp.vocab)
+        self.matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
+        self.triggers: dict[str, tuple[str, tuple[str | None, ...]]] = {}  # match key -> (type, POS constraints)
         for name, t in ontology.items():
-            self.matcher.add(name, [_pattern(trigger) for trigger in t.triggers])
+            for trigger in t.triggers:
+                lemmas, pos = _trigger(trigger)
+                key = f"{name}:{trigger}"
+                self.triggers[key] = (name, pos)
+                self.matcher.add(key, [Doc(nlp.vocab, words=lemmas, lemmas=lemmas)])
 
     def __call__(self, doc: Doc) -> Doc:
         quoted = [st.content for st in (doc._.statements or ()) if st.kind == "direct"] \
             if Doc.has_extension("statements") else []
-        triggers = [sp for sp in filter_spans(self.matcher(doc, as_spans=True))
-                    if not any(s <= sp.start_char < e for s, e in quoted)]
+        triggers = []
+        for sp in filter_spans([m for m in self.matcher(doc, as_spans=True) if self._fits(m)]):
+            if not any(s <= sp.start_char < e for s, e in quoted):
+                triggers.append(Span(doc, sp.start, sp.end, label=self.triggers[sp.label_][0]))
         if not triggers:
             doc._.events = []
             return doc
@@ -113,6 +118,10 @@ class EventFinder:
         return doc
 
     # --- one trigger ----------------------------------------------------------------------------------
+
+    def _fits(self, match: Span) -> bool:
+        """Whether a lemma match has the parts of speech its trigger asks for."""
+        return all(p is None or t.pos_ == p for t, p in zip(match, self.triggers[match.label_][1]))
 
     def _event(self, doc: Doc, span: Span, ents: dict[int, Span], places: list[tuple[Span, Ref]],
                dates: list[tuple[Span, object]]) -> _Found:

@@ -157,8 +157,10 @@ def in_process_latency(settings, nlp, ruleset, raws: list, receiver: _Receiver) 
     return out
 
 
-def pipeline_latency(settings, raws: list, rate: float, timeout_s: float, receiver: _Receiver) -> list[float]:
-    """Publish `raws` to the raw topic at `rate`/s; latency of each article's first alert at the receiver."""
+def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
+                     receiver: _Receiver) -> tuple[list[float], dict[str, list[float]]]:
+    """Publish `raws` to the raw topic at `rate`/s; latency of each article's first alert at the receiver,
+    and the time spent per hop."""
     from kafka import KafkaProducer
 
     from alerts.notify import run as run_notifier
@@ -189,12 +191,37 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float, receiv
             producer.flush()
         _wait(lambda: all(u in receiver.arrivals for u in sent), timeout_s, f"{len(sent)} alerts", step=0.2,
               proc=proc)
-        return [receiver.arrivals[u] - t for u, t in sent.items()]
+        return [receiver.arrivals[u] - t for u, t in sent.items()], stage_times(settings, sent, receiver)
     finally:
         producer.close()
         stop_processor(proc)
         stop.set()
         notifier.join(30)
+
+
+def stage_times(settings, sent: dict[str, float], receiver: _Receiver) -> dict[str, list[float]]:
+    """Per article, seconds spent in each hop, from the broker timestamps of its first record per topic."""
+    from kafka import KafkaConsumer
+
+    def first_times(stream: str, url_of) -> dict[str, float]:
+        consumer = KafkaConsumer(settings.topic(stream), bootstrap_servers=settings.kafka_bootstrap_servers,
+                                 auto_offset_reset="earliest", consumer_timeout_ms=2000)
+        out: dict[str, float] = {}
+        for rec in consumer:
+            out.setdefault(url_of(json.loads(rec.value)), rec.timestamp / 1000)
+        consumer.close()
+        return out
+
+    statements = first_times("statements", lambda v: v.get("url"))
+    alerts = first_times("alerts", lambda v: v.get("record", {}).get("url"))
+    hops: dict[str, list[float]] = {"raw -> statements (processor)": [], "statements -> alerts (alert agent)": [],
+                                    "alerts -> receiver (notifier)": []}
+    for url, t0 in sent.items():
+        if url in statements and url in alerts and url in receiver.arrivals:
+            hops["raw -> statements (processor)"].append(statements[url] - t0)
+            hops["statements -> alerts (alert agent)"].append(alerts[url] - statements[url])
+            hops["alerts -> receiver (notifier)"].append(receiver.arrivals[url] - alerts[url])
+    return hops
 
 
 def _wait(predicate, timeout_s: float, what: str, step: float = 0.5, proc=None) -> None:
@@ -242,7 +269,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
     if not latency:
         return
     receiver = _Receiver()
-    candidates = _quoted(raws[:articles * 2], _sentences(raws, articles * 2))
+    candidates = _quoted(raws[:articles * 3], _sentences(raws, articles * 3))
     firing = [raw for raw, (_, sts, _) in zip(candidates, extract_articles(nlp, candidates))
               if any(st.speaker and st.speaker.name == "Vladimir Putin" for st in sts)]
     if len(firing) < articles + 20:
@@ -261,7 +288,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
             if not settings.kafka_bootstrap_servers:
                 broker = LocalBroker(Path(tmp) / "tansu").start()
                 updates["kafka_bootstrap_servers"] = broker.bootstrap
-            lat = pipeline_latency(settings.model_copy(update=updates), items, rate, timeout, receiver)
+            lat, hops = pipeline_latency(settings.model_copy(update=updates), items, rate, timeout, receiver)
         finally:
             if broker is not None:
                 broker.stop()
@@ -270,5 +297,8 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
     typer.echo(f"latency raw topic -> alert at HTTP receiver, {len(lat)} articles at {rate:g}/s: "
                f"p50 {p50:.3f}s, p99 {p99:.3f}s, max {max(lat):.3f}s (target p99 < 2s: "
                f"{'met' if p99 < 2 else 'NOT met'})")
+    for hop, values in hops.items():
+        if values:
+            typer.echo(f"  {hop}: p50 {statistics.median(values):.3f}s, p99 {_pct(values, 99):.3f}s")
     typer.echo(f"baseline in-process (extraction, rules, delivery; no broker), {len(base)} articles: "
                f"p50 {b50:.3f}s; ratio pipeline p50 / in-process p50 = {p50 / b50:.2f}")

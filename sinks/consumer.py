@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError
 
 from newsmon.records import DeadLetter
 from newsmon.settings import Settings

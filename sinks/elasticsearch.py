@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 INDICES = ("articles", "statements", "events", "alerts")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_BULK_BYTES = 10_000_000  # per bulk request (Elasticsearch refuses bodies over http.max_content_length)
 
 # Merge the sources already indexed with the incoming ones; the incoming document replaces the rest.
 # Run for both statements (params.doc) and sightings (params.doc is {}), on new and existing documents.
@@ -174,32 +175,48 @@ def _operations(actions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return ops
 
 
+def _chunks(actions: list[dict[str, Any]], max_bytes: int) -> list[list[dict[str, Any]]]:
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for action in actions:
+        n = len(json.dumps(action, default=str))
+        if chunks[-1] and size + n > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(action)
+        size += n
+    return [c for c in chunks if c]
+
+
 def bulk_index(client: Elasticsearch, actions: list[dict[str, Any]], *, max_backoff_s: float = 30.0,
-               initial_backoff_s: float = 0.5, stop: Callable[[], bool] | None = None,
+               initial_backoff_s: float = 0.5, max_bytes: int = MAX_BULK_BYTES, stop: Callable[[], bool] | None = None,
                on_retry: Callable[[], None] | None = None) -> BulkResult:
     """Index `actions` until every one is acknowledged or rejected; never drops one silently.
 
-    Connection failures, timeouts, 429 and 5xx (for the whole request or single items) are retried with
-    exponential backoff, for as long as it takes (or until `stop()` is true, then `InterruptedError`).
-    An item Elasticsearch rejects (mapping error, bad script...) comes back in `rejected` with the reason.
-    `on_retry` is called while waiting, e.g. to keep a Kafka consumer alive.
+    Requests are cut at about `max_bytes`. Connection failures, timeouts, 429 and 5xx (for a whole request
+    or single items) are retried with exponential backoff, for as long as it takes (or until `stop()` is
+    true, then `InterruptedError`). An item Elasticsearch rejects (mapping error, bad script...) comes back
+    in `rejected` with the reason. `on_retry` is called while waiting, e.g. to keep a Kafka consumer alive.
     """
     result = BulkResult()
     pending = list(actions)
     backoff = initial_backoff_s
     while pending:
-        result.attempts += 1
         retry: list[dict[str, Any]] = []
-        try:
-            response = client.bulk(operations=_operations(pending), refresh=False)
-        except (TransportError, ApiError) as exc:
-            status = getattr(getattr(exc, "meta", None), "status", None)
-            if isinstance(exc, ApiError) and status not in RETRY_STATUSES:
-                raise
-            log.warning("Elasticsearch unavailable (%s); retrying %d documents in %.1fs", exc, len(pending), backoff)
-            retry = pending
-        else:
-            for action, item in zip(pending, response["items"]):
+        chunks = _chunks(pending, max_bytes)
+        for i, chunk in enumerate(chunks):
+            result.attempts += 1
+            try:
+                response = client.bulk(operations=_operations(chunk), refresh=False)
+            except (TransportError, ApiError) as exc:
+                status = getattr(getattr(exc, "meta", None), "status", None)
+                if isinstance(exc, ApiError) and status not in RETRY_STATUSES:
+                    raise
+                retry += [a for c in chunks[i:] for a in c]
+                log.warning("Elasticsearch unavailable (%s); retrying %d documents in %.1fs", exc, len(retry),
+                            backoff)
+                break
+            for action, item in zip(chunk, response["items"], strict=True):
                 outcome = next(iter(item.values()))
                 status = outcome.get("status", 500)
                 if status < 300:
@@ -209,8 +226,8 @@ def bulk_index(client: Elasticsearch, actions: list[dict[str, Any]], *, max_back
                 else:
                     result.rejected.append(_rejected(action, outcome))
                     result.rejected_actions.append(action)
-            if retry:
-                log.warning("Elasticsearch asked to retry %d documents; retrying in %.1fs", len(retry), backoff)
+        if retry:
+            log.warning("Elasticsearch asked to retry %d documents; retrying in %.1fs", len(retry), backoff)
         pending = retry
         if pending:
             _sleep(backoff, stop, on_retry)

@@ -205,3 +205,12 @@ def test_sink_dead_letters_what_elasticsearch_rejects_with_its_kafka_origin(stac
     assert letter["topic"] == settings.topic("articles") and letter["offset"] == 0 and letter["key"] == "art7"
     assert letter["payload"]["id"] == "art7" and letter["error"]
     assert client.get(index=settings.index("statements"), id="st7")["found"]
+
+
+def test_bulk_requests_are_cut_by_size(stack_settings):
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    records = [article(i) for i in range(30)]
+    result = bulk_index(client, actions(stack_settings, records), max_bytes=4000)
+    assert result.indexed == 30 and result.attempts > 5
+    assert counts(client, stack_settings)["articles"] == 30

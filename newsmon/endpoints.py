@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from newsmon.localstack import read_endpoints
 from newsmon.settings import Settings
 
@@ -43,10 +41,3 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         env[f"NEWSMON_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
-
-
-def data_path(settings: Settings, *parts: str) -> Path:
-    """A path under the data directory (created)."""
-    path = settings.data_dir.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path

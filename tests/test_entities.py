@@ -176,3 +176,13 @@ def test_role_descriptions_are_entities_of_the_role_holder():
     assert found["Russia's top diplomat"].name == "Sergey Lavrov"
     assert found["the President of Russia"].name == "Vladimir Putin"
     assert not [e for e in found if "spokesman" in e]  # no country named: not resolved
+
+
+def test_lookup_names_resolve_only_what_ner_tagged():
+    from processors.extraction.places import place_index
+
+    index = place_index()
+    assert (index.lookup("Fla.").name, index.lookup("Fla.").country) == ("Florida", "US")
+    assert (index.lookup("Kiev").name, index.lookup("Kiev").country) == ("Kyiv", "UA")
+    assert index.lookup("the Middle East").lat is None  # a region, no misleading point
+    assert index.lookup("Georgia") is None  # the country or the US state: ambiguous

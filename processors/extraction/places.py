@@ -37,7 +37,7 @@ class PlaceIndex:
     places: dict[str, Ref]  # data-file places (override NER labels)
     cities: dict[str, Ref]  # city name -> most populous city of that name
     city_aliases: dict[str, Ref]  # ASCII alternate names of watchlist cities
-    regions: dict[str, Ref]  # US states
+    regions: dict[str, Ref]  # US states and the `lookup` names of the data file
     watchlist_cities: dict[str, Ref]  # names of the larger cities of the watchlist countries
 
     def lookup(self, text: str) -> Ref | None:
@@ -111,9 +111,14 @@ def place_index(places_file: str | Path = "places.yaml", watchlist: tuple[str, .
             city = Ref(key=city.key, name=spec.get("name", name), label=city.label, type=city.type, country=city.country,
                        id=city.id, lat=city.lat, lon=city.lon)
         places[name] = city or Ref(key=f"place:{name}", name=spec.get("name", name), label=spec.get("label", "GPE"), type="place",
-                                   country=spec["country"], lat=spec.get("lat"), lon=spec.get("lon"))
+                                   country=spec.get("country"), lat=spec.get("lat"), lon=spec.get("lon"))
     regions = {s["name"]: Ref(key=f"us-state:{code}", name=s["name"], label="GPE", type="place", country="US")
-               for code, s in gc.get_us_states().items() if s["name"] not in countries}
+               for code, s in gc.get_us_states().items() if s["name"] not in countries and s["name"] not in skip}
+    for name, spec in (data.get("lookup") or {}).items():
+        canonical = spec.get("name", name)
+        known = regions.get(canonical) or cities.get(canonical)
+        regions[name] = known or Ref(key=f"place:{canonical}", name=canonical, label=spec.get("label", "LOC"),
+                                     type="place", country=spec.get("country"), lat=spec.get("lat"), lon=spec.get("lon"))
     return PlaceIndex(countries=countries, country_by_code=by_code, demonyms=demonyms, places=places, cities=cities,
                       city_aliases={k: r for k, (_, r) in aliases.items() if k not in cities},
                       regions=regions, watchlist_cities=big_watch)

@@ -72,3 +72,9 @@ def test_dates_need_a_publication_date_unless_explicit():
     undated = [ev for ev in events("Lavrov met Zarif on Monday in Moscow.", None) if ev.type == "consult"]
     assert undated and undated[0].date is None and undated[0].location.name == "Moscow"
     assert one("Lavrov met Zarif on March 3, 2016.", "consult").date == date(2016, 3, 3)
+
+
+def test_possessor_of_the_noun_is_the_actor_of_its_verb():
+    ev = one("Assad's success in recapturing Palmyra from ISIS was praised.", "assault")
+    assert [a.name for a in ev.actors] == ["Bashar al-Assad"]
+    assert ev.location.name == "Palmyra"

@@ -60,3 +60,11 @@ def test_irrelevant_texts_skip_the_parse_but_keep_basic_fields():
     ungated = list(extract_texts(nlp, texts, gate=False))
     assert ungated[0].relevant and ungated[0].statements  # parsed anyway when asked
     assert ungated[0].countries == []
+
+
+def test_a_plain_spacy_pipeline_is_refused_clearly():
+    import spacy
+    import pytest
+
+    with pytest.raises(ValueError, match="load_pipeline"):
+        list(extract_texts(spacy.blank("en"), [("Putin spoke.", None)]))

@@ -68,6 +68,8 @@ def extract_texts(nlp: Language, items: Iterable[tuple[str, date | None]], batch
     `Extraction` with `relevant=False` and nothing else. Texts longer than the relevance component's
     `max_chars` are cut to that length (offsets stay valid for what is kept).
     """
+    if "newsmon_relevance" not in nlp.pipe_names:
+        raise ValueError("this spaCy pipeline lacks newsmon's components: load it with load_pipeline()")
     relevance = nlp.get_pipe("newsmon_relevance")
     it = iter(items)
     while chunk := list(islice(it, batch_size * 4)):

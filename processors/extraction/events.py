@@ -143,6 +143,10 @@ class EventFinder:
             elif subj is not None:
                 actors += _ents(subj, ents)
             described = subj is not None and not passive and not actors and subj.pos_ in ("PRON", "NOUN", "DET", "NUM")
+            if subj is None and t.dep_ == "pcomp" and t.head.head.pos_ == "NOUN":
+                owner = next((c for c in t.head.head.children if c.dep_ == "poss"), None)
+                if owner is not None:
+                    actors += _ents(owner, ents)  # "Assad's success in recapturing Palmyra"
             for c in t.children:
                 if c.dep_ == "dobj" and (e := ents.get(c.i)) is not None and ref_of(e).type in ("city", "place"):
                     location = ref_of(e)  # "recapturing Palmyra"

@@ -58,8 +58,8 @@ def test_irrelevant_texts_skip_the_parse_but_keep_basic_fields():
     assert (plain.relevant, plain.entities, plain.statements, plain.countries) == (False, [], [], [])
     assert relevant.relevant and relevant.countries == ["RU"] and relevant.statements
     ungated = list(extract_texts(nlp, texts, gate=False))
-    assert ungated[0].relevant and ungated[0].statements  # parsed anyway when asked
-    assert ungated[0].countries == []
+    assert ungated[0].statements and ungated[0].entities  # parsed anyway when asked
+    assert (ungated[0].relevant, ungated[0].countries) == (False, [])  # still not about the watchlist
 
 
 def test_a_plain_spacy_pipeline_is_refused_clearly():

@@ -96,7 +96,7 @@ def to_extraction(doc: Doc) -> Extraction:
     """The `Extraction` of a doc processed by the full pipeline."""
     scores = doc._.country_scores or {}
     return Extraction(entities=doc._.entities or [], statements=statements_of(doc), events=doc._.events or [],
-                      countries=list(scores), country_scores=scores, relevant=True)
+                      countries=list(scores), country_scores=scores, relevant=bool(doc._.relevant))
 
 
 def statements_of(doc: Doc) -> list[ExtractedStatement]:

@@ -120,8 +120,10 @@ def statements_of(doc: Doc) -> list[ExtractedStatement]:
                               name=ref.name if ref else None, id=ref.id if ref else None,
                               country=ref.country if ref and ref.id else _mention_country(st.speaker, ents, ref))
         cue = Span(start=st.cue.start_char, end=st.cue.end_char, text=st.cue.text) if st.cue is not None else None
-        out.append(ExtractedStatement(content=Span(start=s, end=e, text=" ".join(text[a:b] for a, b in st.pieces or (st.content,))), speaker=speaker, cue=cue,
-                                      kind=st.kind, via=_via(st.via, ents), about=_about(ents, st.pieces or (st.content,))))
+        pieces = st.pieces or (st.content,)  # a quote split around its attribution: the parts, joined by a space
+        out.append(ExtractedStatement(content=Span(start=s, end=e, text=" ".join(text[a:b] for a, b in pieces)),
+                                      speaker=speaker, cue=cue, kind=st.kind, via=_via(st.via, ents),
+                                      about=_about(ents, pieces)))
     return out
 
 

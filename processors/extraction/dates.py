@@ -64,7 +64,8 @@ def resolve_date(text: str, published: date | None) -> DateRef | None:
             year = _year_for(t, published)
             if year is not None:
                 return _day(year, month, day)
-            options = [d for y in (published.year - 1, published.year, published.year + 1) if (d := _date(y, month, day))]
+            years = (published.year - 1, published.year, published.year + 1)
+            options = [d for y in years if (d := _date(y, month, day))]
             return DateRef(min(options, key=lambda d: abs((d - published).days)), "day") if options else None
     if (m := MONTH_ONLY.search(t)) is not None and not (m["month"].lower() == "may" and text.strip()[:1] != "M"):
         month = MONTHS[m["month"].lower()]

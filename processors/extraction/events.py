@@ -106,7 +106,8 @@ class EventFinder:
             doc._.events = []
             return doc
         sources = _according_to(doc)
-        ents = {i: e for e in doc.ents if ref_of(e) is not None and e.start not in sources for i in range(e.start, e.end)}
+        ents = {i: e for e in doc.ents if ref_of(e) is not None and e.start not in sources
+                for i in range(e.start, e.end)}
         unique = list({id(e): e for e in ents.values()}.values())
         places = [(e, ref_of(e)) for e in unique if ref_of(e).is_place]
         resolved = doc._.dates or {}

@@ -10,7 +10,7 @@ named after a country ("the Syrian Observatory ...") gets that country.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -107,13 +107,12 @@ def place_index(places_file: str | Path = "places.yaml", watchlist: tuple[str, .
     places = {}
     for name, spec in (data.get("places") or {}).items():
         city = by_name_country.get((spec.get("city"), spec["country"])) if spec.get("city") else None
-        if city is not None:
-            city = Ref(key=city.key, name=spec.get("name", name), label=city.label, type=city.type, country=city.country,
-                       id=city.id, lat=city.lat, lon=city.lon)
-        places[name] = city or Ref(key=f"place:{name}", name=spec.get("name", name), label=spec.get("label", "GPE"), type="place",
-                                   country=spec.get("country"), lat=spec.get("lat"), lon=spec.get("lon"))
+        canonical = spec.get("name", name)
+        places[name] = replace(city, name=canonical) if city is not None else Ref(
+            key=f"place:{canonical}", name=canonical, label=spec.get("label", "GPE"), type="place",
+            country=spec.get("country"), lat=spec.get("lat"), lon=spec.get("lon"))
     regions = {s["name"]: Ref(key=f"us-state:{code}", name=s["name"], label="GPE", type="place", country="US")
-               for code, s in gc.get_us_states().items() if s["name"] not in countries and s["name"] not in skip}
+               for code, s in gc.get_us_states().items() if s["name"] not in countries.keys() | skip}
     for name, spec in (data.get("lookup") or {}).items():
         canonical = spec.get("name", name)
         known = regions.get(canonical) or cities.get(canonical)

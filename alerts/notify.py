@@ -129,8 +129,7 @@ class Notifier:
         self.print(alert)
         rule = self.rules.rule(alert.rule)
         for destination in alert.destinations:
-            urls = self.rules.urls(destination) if (destination in self.rules.destinations
-                                                   or "://" in destination) else []
+            urls = self.rules.urls(destination)
             if not urls:
                 self._dead(alert, destination, "", f"unknown destination {destination!r} (not in the rules file)",
                            0, meta)

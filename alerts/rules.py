@@ -102,9 +102,17 @@ class RuleSet(BaseModel):
         return {r.kind for r in self.rules}
 
     def urls(self, destination: str) -> list[str]:
-        """The apprise URLs of a destination: a name defined in the file, or a URL itself."""
-        got = self.destinations.get(destination, destination)
+        """The apprise URLs of a destination: a name defined in the file, or the label of a URL given
+        inline in a rule (see `label`); [] when unknown."""
+        got = self.destinations.get(destination)
+        if got is None:
+            inline = {label(d): d for r in self.rules for d in r.destinations if d not in self.destinations}
+            got = inline.get(destination, [])
         return [got] if isinstance(got, str) else list(got)
+
+    def labels(self, rule: Rule) -> list[str]:
+        """The destinations an alert of `rule` carries: names, and inline URLs by their secret-free label."""
+        return [d if d in self.destinations else label(d) for d in rule.destinations]
 
     def compile(self) -> "RuleSet":
         """Compile every rule and build the anchor index (raises `RuleError` on the first bad rule)."""
@@ -151,10 +159,22 @@ class RuleSet(BaseModel):
 
     def alerts(self, kind: str, record: dict[str, Any]) -> list[Alert]:
         """One `Alert` per rule that `record` (shaped as indexed) fires."""
-        return [make_alert(r.name, kind, record, r.destinations) for r in self.match(kind, record)]
+        return [make_alert(r.name, kind, record, self.labels(r)) for r in self.match(kind, record)]
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
+
+
+def label(url: str) -> str:
+    """A destination URL as alerts carry it into topics and the index: apprise's privacy form (secrets
+    masked) plus a short hash, so it names the URL without revealing it."""
+    import apprise
+
+    from newsmon.records import stable_id
+
+    plugin = apprise.Apprise.instantiate(url)
+    shown = plugin.url(privacy=True) if plugin else url.split("://", 1)[0] + "://…"
+    return f"{shown.split('?', 1)[0]}#{stable_id(url)[:8]}"
 
 
 def _duplicate_names(rules: list[Rule]) -> str | None:

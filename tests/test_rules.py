@@ -87,7 +87,16 @@ def test_named_destinations_resolve():
                      "rules:\n  - name: r\n    query: putin\n    destinations: [desk, both, 'json://d/e']\n")
     assert rs.urls("desk") == ["json://127.0.0.1:9/hook"]
     assert rs.urls("both") == ["json://a/b", "mailto://u:p@c"]
-    assert rs.urls("json://d/e") == ["json://d/e"]
+    assert rs.urls("nowhere") == []
+
+
+def test_inline_urls_travel_as_labels_without_secrets():
+    rs = parse_rules("rules:\n  - name: r\n    query: putin\n"
+                     "    destinations: ['mailtos://user:s3cret@example.org?to=desk@example.org']\n")
+    (alert,) = rs.alerts("statements", PUTIN | {"content": {"text": "Putin"}})
+    (dest,) = alert.destinations
+    assert "s3cret" not in alert.model_dump_json() and dest.startswith("mailtos://user:****@example.org")
+    assert rs.urls(dest) == ["mailtos://user:s3cret@example.org?to=desk@example.org"]
 
 
 def test_anchor_prefilter_gives_the_same_matches_as_evaluating_every_rule():

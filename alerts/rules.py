@@ -12,7 +12,10 @@ rules:
 ```
 
 A rule that does not parse, names an unknown field or gives a field a value of the wrong type is
-refused with the rule's name and the error's position in the query (`RuleError`).
+refused with the rule's name and the error's position in the query (`RuleError`). Query semantics
+are Elasticsearch's `query_string` (see `alerts.query`). Alerts carry destination names; a URL given
+inline travels as a label with its secrets masked and is resolved from this file by the notifier.
+A throttled alert is still indexed and recorded in the delivery ledger, only not pushed.
 """
 
 from __future__ import annotations

@@ -100,6 +100,8 @@ COLUMNS = {
                ("countries", "countries"), ("url", "url")],
     "alerts": [("time", "@timestamp"), ("rule", "rule"), ("kind", "kind"), ("message", "message"),
                ("record", "record_id")],
+    "dead-letters": [("time", "@timestamp"), ("stage", "stage"), ("error", "error"), ("topic", "topic"),
+                     ("offset", "offset"), ("key", "key")],
 }
 
 
@@ -115,7 +117,7 @@ def _get(doc: dict, paths: str):
 
 @app.command()
 def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.name:\"Vladimir Putin\" AND about:SY'."),
-           kind: str = typer.Option("statements", "--kind", "-k", help="statements, articles, events or alerts."),
+           kind: str = typer.Option("statements", "--kind", "-k", help="statements, articles, events, alerts or dead-letters."),
            size: int = typer.Option(20, "--size", "-n", help="Number of results (newest first).")) -> None:
     """Search the indices with Lucene query syntax and print a table, newest first."""
     from rich.console import Console
@@ -138,7 +140,7 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
         typer.secho(f"Elasticsearch at {settings.elasticsearch_url} is unreachable: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     table = Table(title=f"{kind}: {total} match {query!r}" + (f" (newest {len(docs)})" if total > len(docs) else ""))
-    widths = {"quote": 80, "title": 60, "message": 60, "url": 50}
+    widths = {"quote": 80, "title": 60, "message": 60, "error": 80, "url": 50}
     for header, _ in COLUMNS[kind]:
         table.add_column(header, overflow="fold")
     for doc in docs:

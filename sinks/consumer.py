@@ -23,7 +23,7 @@ from sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, ma
 
 log = logging.getLogger(__name__)
 
-SINK_STREAMS = tuple(STREAM_ACTIONS)  # articles, statements, events, alerts, sightings
+SINK_STREAMS = tuple(STREAM_ACTIONS)  # articles, statements, events, alerts, sightings, dead-letter
 
 
 def group_id(settings: Settings) -> str:
@@ -155,7 +155,12 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
             letter.payload = _decode(rec.value)
             dead.append(letter)
     sent = []
+    dead_letter_topic = settings.topic("dead-letter")
     for letter in dead:
+        if letter.topic == dead_letter_topic:  # a dead letter that cannot be indexed: logged, never looped
+            log.error("sink: dead letter at %s[%s]@%s not indexed: %s", letter.topic, letter.partition,
+                      letter.offset, letter.error)
+            continue
         log.error("sink: dead-letter %s: %s", letter.key, letter.error)
         sent.append(producer.send(settings.topic("dead-letter"), key=(letter.key or "").encode(),
                                   value=letter.model_dump_json().encode()))

@@ -16,12 +16,12 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement
+from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement, stable_id
 from newsmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
-INDICES = ("articles", "statements", "events", "alerts")
+INDICES = ("articles", "statements", "events", "alerts", "dead-letters")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_BULK_BYTES = 10_000_000  # per bulk request (Elasticsearch refuses bodies over http.max_content_length)
 
@@ -125,12 +125,24 @@ def alert_action(settings: Settings, alert: Alert) -> dict[str, Any]:
     return {"_op_type": "index", "_index": settings.index("alerts"), "_id": alert.id, "_source": doc}
 
 
+def dead_letter_action(settings: Settings, letter: DeadLetter) -> dict[str, Any]:
+    """Dead letters are indexed too, so failures are visible next to the data (payload stored, not indexed)."""
+    where = (letter.topic, letter.partition, letter.offset) if letter.offset is not None else (letter.error,)
+    doc = _dump(letter)
+    doc["@timestamp"] = doc["timestamp"]
+    if not isinstance(doc.get("payload"), (dict, type(None))):
+        doc["payload"] = {"value": doc["payload"]}
+    return {"_op_type": "index", "_index": settings.index("dead-letters"), "_id": stable_id(letter.stage, letter.key, *where),
+            "_source": doc}
+
+
 STREAM_ACTIONS: dict[str, tuple[type, Callable[[Settings, Any], dict[str, Any] | list[dict[str, Any]]]]] = {
     "articles": (Article, article_action),
     "statements": (Statement, statement_action),
     "events": (Event, event_action),
     "alerts": (Alert, alert_action),
     "sightings": (Sighting, sighting_actions),
+    "dead-letter": (DeadLetter, dead_letter_action),
 }
 
 

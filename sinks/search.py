@@ -7,7 +7,7 @@ from typing import Any
 from newsmon.settings import Settings
 from sinks.elasticsearch import make_client
 
-KINDS = ("statements", "articles", "events", "alerts")
+KINDS = ("statements", "articles", "events", "alerts", "dead-letters")
 
 
 def search(settings: Settings, query: str, kind: str = "statements", size: int = 20,

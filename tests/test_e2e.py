@@ -118,6 +118,10 @@ def test_seed_feed_end_to_end(pipeline, seed_feed, caplog):
                                 if json.loads(r.value)["stage"] == "process"], 60)
     assert len(letters) == 1 and letters[0]["key"] == "junk"
     assert letters[0]["payload"] == '{"id": "junk", "feed": 3' and letters[0]["error"]
+    dead_index = settings.index("dead-letters")  # failures are searchable next to the data
+    assert wait_for(lambda: count(client, dead_index) >= 1, 30)
+    [hit] = client.search(index=dead_index, q="stage:process AND key:junk")["hits"]["hits"]
+    assert hit["_source"]["payload"] == {"value": '{"id": "junk", "feed": 3'}
     time.sleep(2)
     assert count(client, articles) == 3
     assert count(client, settings.index("statements")) == statements_before

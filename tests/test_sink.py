@@ -197,7 +197,7 @@ def test_sink_dead_letters_what_elasticsearch_rejects_with_its_kafka_origin(stac
     st = statement(7)
     _publish(settings, "statements", [(st.id, st.model_dump_json(by_alias=True).encode())])
     stats = run_sink(settings, threading.Event(), idle_exit_s=10)
-    assert stats.dead_letters == 1 and stats.indexed == 1
+    assert stats.dead_letters == 1 and stats.indexed == 2  # the statement, then the dead letter itself
     dead = KafkaConsumer(settings.topic("dead-letter"), bootstrap_servers=settings.kafka_bootstrap_servers,
                          auto_offset_reset="earliest", consumer_timeout_ms=3000)
     [letter] = [json.loads(m.value) for m in dead]
@@ -205,6 +205,9 @@ def test_sink_dead_letters_what_elasticsearch_rejects_with_its_kafka_origin(stac
     assert letter["topic"] == settings.topic("articles") and letter["offset"] == 0 and letter["key"] == "art7"
     assert letter["payload"]["id"] == "art7" and letter["error"]
     assert client.get(index=settings.index("statements"), id="st7")["found"]
+    client.indices.refresh(index=settings.index("dead-letters"))
+    [hit] = client.search(index=settings.index("dead-letters"), q="stage:sink AND key:art7")["hits"]["hits"]
+    assert hit["_source"]["payload"]["id"] == "art7" and hit["_source"]["offset"] == 0
 
 
 def test_bulk_requests_are_cut_by_size(stack_settings):

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 
 from newsmon.endpoints import settings_env
-from newsmon.localstack import LocalBroker, LocalSearch, clear_endpoints, write_endpoints
+from newsmon.localstack import (LocalBroker, LocalSearch, LocalStackError, clear_endpoints, read_endpoints,
+                                write_endpoints)
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
 
@@ -98,6 +99,10 @@ class Stack:
         s = self.settings
         local = s.data_dir / "local"
         updates = {}
+        running = read_endpoints(s.data_dir)
+        if running and not (s.kafka_bootstrap_servers and s.elasticsearch_url):
+            raise LocalStackError(f"a local stack is already running (pid {running.get('pid')}, endpoints in "
+                                  f"{s.data_dir}): stop that `newsmon up` first, or run single stages against it")
         if not s.kafka_bootstrap_servers:
             self.broker = LocalBroker(local / "tansu").start()
             updates["kafka_bootstrap_servers"] = self.broker.bootstrap

@@ -98,3 +98,9 @@ def test_resolve_asks_only_for_the_services_needed(tmp_path):
     assert resolve(kafka_only, ("kafka",)) is kafka_only
     with pytest.raises(NoStackError):
         resolve(kafka_only, ("kafka", "elasticsearch"))
+
+
+def test_up_refuses_to_start_a_second_local_stack(tmp_path):
+    write_endpoints(tmp_path, "127.0.0.1:1", "http://127.0.0.1:2")  # a live owner: this test process
+    result = newsmon("up", env=clean_env(tmp_path))
+    assert result.returncode == 2 and "already running" in result.stderr

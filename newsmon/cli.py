@@ -197,7 +197,8 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)  # `kill` / container stop: the same clean stop as Ctrl-C
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, `kill`, container stop: the same clean stop
+        signal.signal(signum, interrupt)
     setup_logging(loglevel)
     try:
         with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo) as stack:

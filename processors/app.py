@@ -64,4 +64,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.spinner = None  # plain log lines, no terminal animation (it runs under `newsmon up` too)
+    if logging.getLevelName(loglevel.upper()) != logging.DEBUG:  # service start/stop chatter only when debugging
+        for name in ("mode", "faust", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     worker.execute_from_commandline()

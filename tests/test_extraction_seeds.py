@@ -154,3 +154,12 @@ def test_cli_reports_unreadable_input_and_goes_on(tmp_path):
     lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert "UnicodeDecodeError" in lines[0]["error"]
     assert lines[1]["statements"][0]["speaker"]["name"] == "Sergey Lavrov"
+
+
+def test_cli_rejects_a_bad_publication_date():
+    from typer.testing import CliRunner
+
+    from newsmon.cli import app
+
+    result = CliRunner().invoke(app, ["extract", "--json", "--published", "2016-13-01", "-"], input="Putin spoke.")
+    assert result.exit_code == 2 and "not a date" in result.output

@@ -186,3 +186,9 @@ def test_lookup_names_resolve_only_what_ner_tagged():
     assert (index.lookup("Kiev").name, index.lookup("Kiev").country) == ("Kyiv", "UA")
     assert index.lookup("the Middle East").lat is None  # a region, no misleading point
     assert index.lookup("Georgia") is None  # the country or the US state: ambiguous
+
+
+def test_watchlist_city_names_do_not_override_people():
+    found = ents("Friedrich Engels wrote about Russia. Homs and Hama were shelled.")
+    assert (found["Friedrich Engels"][0].label, found["Friedrich Engels"][0].country) == ("PERSON", None)
+    assert [(found[c][0].label, found[c][0].country) for c in ("Homs", "Hama")] == [("GPE", "SY"), ("GPE", "SY")]

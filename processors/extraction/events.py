@@ -78,6 +78,7 @@ class _Found:
     date: object
     described: bool  # the actors are only described ("the presidents", "they"): may take the previous ones
     sent: int  # first token of the trigger's sentence
+    rank: int = 0  # position of the trigger in its type's list: the more specific, the lower
 
 
 class EventFinder:
@@ -87,12 +88,12 @@ class EventFinder:
         self.ontology = ontology
         self.inherit_sentences = inherit_sentences
         self.matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
-        self.triggers: dict[str, tuple[str, tuple[str | None, ...]]] = {}  # match key -> (type, POS constraints)
+        self.triggers: dict[str, tuple[str, tuple[str | None, ...], int]] = {}  # key -> (type, POS, rank)
         for name, t in ontology.items():
-            for trigger in t.triggers:
+            for rank, trigger in enumerate(t.triggers):
                 lemmas, pos = _trigger(trigger)
                 key = f"{name}:{trigger}"
-                self.triggers[key] = (name, pos)
+                self.triggers[key] = (name, pos, rank)
                 self.matcher.add(key, [Doc(nlp.vocab, words=lemmas, lemmas=lemmas)])
 
     def __call__(self, doc: Doc) -> Doc:
@@ -101,7 +102,8 @@ class EventFinder:
         triggers = []
         for sp in filter_spans([m for m in self.matcher(doc, as_spans=True) if self._fits(m)]):
             if not any(s <= sp.start_char < e for s, e in quoted):
-                triggers.append(Span(doc, sp.start, sp.end, label=self.triggers[sp.label_][0]))
+                name, _, rank = self.triggers[sp.label_]
+                triggers.append((Span(doc, sp.start, sp.end, label=name), rank))
         if not triggers:
             doc._.events = []
             return doc
@@ -113,7 +115,7 @@ class EventFinder:
         resolved = doc._.dates or {}
         dates = [(e, ref.date) for e in doc.ents if e.label_ == "DATE"
                  and (ref := resolved.get((e.start_char, e.end_char))) is not None and ref.granularity == "day"]
-        found = [self._event(doc, span, ents, places, dates) for span in triggers]
+        found = [self._event(doc, span, ents, places, dates, rank) for span, rank in triggers]
         merged = self._merge(self._inherit(found))
         doc._.events = [self._record(doc, f) for f in merged if f.actors or f.targets or f.location]
         return doc
@@ -125,7 +127,7 @@ class EventFinder:
         return all(p is None or t.pos_ == p for t, p in zip(match, self.triggers[match.label_][1]))
 
     def _event(self, doc: Doc, span: Span, ents: dict[int, Span], places: list[tuple[Span, Ref]],
-               dates: list[tuple[Span, object]]) -> _Found:
+               dates: list[tuple[Span, object]], rank: int = 0) -> _Found:
         t = span.root
         sent = t.sent
         actors: list[Span] = []
@@ -133,6 +135,10 @@ class EventFinder:
         location: Ref | None = None
         described = False
         verb = t if t.pos_ in ("VERB", "AUX") else _governor(t)
+        if verb is not t and verb is not None and not (t.dep_ in ("dobj", "nsubj", "nsubjpass", "attr")
+                                                         and t.head == verb) \
+                and not (t.dep_ == "pobj" and t.head.head == verb and t.head.lower_ in ("over", "by", "via")):
+            verb = None  # "During the phone conversation, Rouhani referred to ...": not the event's clause
         if t.pos_ in ("VERB", "AUX"):
             subj = _subject(t)
             passive = subj is not None and subj.dep_ == "nsubjpass"
@@ -187,7 +193,7 @@ class EventFinder:
         targets = _clean([e for e in targets if ref_of(e).type in ACTOR_TYPES and e not in actors])
         location = location or self._location(t, verb, places, actors + targets)
         return _Found(span.label_, span, actors, targets, location, self._date(sent, dates, t, verb), described,
-                      sent.start)
+                      sent.start, rank)
 
     @staticmethod
     def _location(t: Token, verb: Token | None, places: list[tuple[Span, Ref]], taken: list[Span]) -> Ref | None:
@@ -239,8 +245,9 @@ class EventFinder:
 
     @staticmethod
     def _merge(found: list[_Found]) -> list[_Found]:
-        """One event per mention chain: same type, and the same actors or none named within two sentences,
-        with compatible dates and places; later mentions complete the first."""
+        """One event per mention chain: same type, and the same actors or a noun mention naming none within
+        two sentences ("the conversation"), with compatible dates and places; later mentions complete the
+        first."""
         sent_no: dict[int, int] = {}
         for f in found:
             sent_no.setdefault(f.sent, len(sent_no))
@@ -250,11 +257,13 @@ class EventFinder:
             for o in reversed(out):
                 okeys = {ref_of(e).key for e in o.actors}
                 close = sent_no[f.sent] - sent_no[o.sent] <= 2
-                if o.type == f.type and (keys == okeys or ((not keys or not okeys) and close)) \
+                bare = f if not keys else o  # a mention naming no actors joins when it is a noun ("the talks")
+                if o.type == f.type and (keys == okeys or ((not keys or not okeys) and close
+                                                           and bare.trigger.root.pos_ in ("NOUN", "PROPN"))) \
                         and (o.date is None or f.date is None or o.date == f.date) \
                         and (o.location is None or f.location is None or o.location.key == f.location.key):
-                    if not o.actors and f.actors:
-                        o.trigger = f.trigger  # the mention that names the actors stands for the event
+                    if f.rank < o.rank:  # the most specific mention stands for the event ("phone call")
+                        o.trigger, o.rank = f.trigger, f.rank
                     o.actors += [e for e in f.actors if ref_of(e).key not in okeys]
                     o.targets += [e for e in f.targets if e not in o.targets]
                     o.date = o.date or f.date

@@ -65,10 +65,9 @@ def test_000_reported_statement_and_role_speaker(seeds):
 
 
 def test_000_phone_call_between_russia_and_iran(seeds):
-    consults = [ev for ev in seeds["000"].events if ev.type == "consult"]
-    assert any({"RU", "IR"} <= set(ev.countries) for ev in consults), consults
-    names = {a.name for ev in consults for a in ev.actors}
-    assert {"Vladimir Putin", "Hassan Rouhani"} <= names
+    consults = [ev for ev in seeds["000"].events if ev.type == "consult" and {"RU", "IR"} <= set(ev.countries)]
+    assert [ev.trigger.text for ev in consults] == ["phone call"]  # "exchanged views ... over a phone call"
+    assert {a.name for a in consults[0].actors} == {"Vladimir Putin", "Hassan Rouhani"}
 
 
 def test_000_palmyra_is_a_syrian_place(seeds):
@@ -116,7 +115,9 @@ def test_002_rouhani_and_putin_quotes(seeds):
 
 def test_002_phone_call_dated_saturday(seeds):
     consults = [ev for ev in seeds["002"].events if ev.type == "consult"]
-    assert any(str(ev.date) == "2016-12-24" and {"IR", "RU"} <= set(ev.countries) for ev in consults), consults
+    assert len(consults) == 1, consults  # "spoke on phone", "the phone conversation", "the same conversation"
+    assert str(consults[0].date) == "2016-12-24" and {"IR", "RU"} <= set(consults[0].countries)
+    assert "phone" in consults[0].trigger.text and consults[0].location is None
 
 
 def test_seeds_are_relevant_to_the_watchlist(seeds):

@@ -67,6 +67,14 @@ class Tail:
             self._poll(200)
         return self.values
 
+    def until_seen(self, predicate, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(predicate(v) for v in self.values) and time.monotonic() < deadline:
+            assert Tail.proc is None or Tail.proc.poll() is None, "the worker died"
+            self._poll(500)
+        assert any(predicate(v) for v in self.values), "timed out"
+        self.until(0, settle=2.0)
+
     def _poll(self, ms: int) -> None:
         for batch in self.consumer.poll(timeout_ms=ms).values():
             self.values += [json.loads(r.value) for r in batch]
@@ -110,8 +118,10 @@ def test_novel_statements_alert_repeats_become_sightings_across_a_restart(alert_
         copy2 = statement("s5", PUTIN_COPY.replace("will continue", "will surely continue"), "Vladimir Putin",
                           "irna")
         publish(settings, [copy2])
-        seen = [Sighting.model_validate(s) for s in sightings.until(2)]
-        assert [(s.statement_id, s.source, s.duplicate_id) for s in seen][1:] == [("s1", "irna", "s5")]
-        assert len(alerts.until(2, timeout=1)) == 2, "no new alert for a repeat"
+        sightings.until_seen(lambda v: v["duplicate_id"] == "s5", timeout=180)  # incl. table recovery
+        # records not yet committed before the restart may be replayed: same outputs, same ids
+        seen = {(s["statement_id"], s["source"], s["duplicate_id"]) for s in sightings.values}
+        assert seen == {("s1", "presstv", "s4"), ("s1", "irna", "s5")}
+        assert {a["id"] for a in alerts.until(2, timeout=1)} == {a.id for a in got}, "no new alert for a repeat"
     finally:
         stop_processor(proc)

@@ -51,8 +51,9 @@ def _published(value: str | None) -> datetime | None:
 def try_rules(rules: Path = RULES_ARG,
               paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True,
                                                  help="Plain-text article files (first line: title)."),
-              published: str = typer.Option(None, "--published", help="Publication date for the articles "
-                                             "(ISO, e.g. 2016-12-25); used by date rules and the novelty window.")) -> None:
+              published: str = typer.Option(None, "--published", help="Publication date of the articles (ISO, "
+                                             "e.g. 2016-12-25); used by date rules and the novelty window.")
+              ) -> None:
     """Run extraction, novelty and the rules over text files offline; print each firing with its rule."""
     from alerts.novelty import NoveltyDetector
     from alerts.stream import record_outputs, statement_outputs

@@ -124,28 +124,27 @@ class Notifier:
                            f"{escape(rest.splitlines()[0] if rest else '')}", highlight=False, soft_wrap=True)
 
     def handle(self, alert: Alert, meta: dict[str, Any] | None = None) -> None:
-        """Deliver an alert to all its destinations (skipping those already done)."""
+        """Deliver an alert to all its destinations, skipping those the ledger has an outcome for."""
         self.stats.alerts += 1
-        self.print(alert)
+        targets = [(d, url, stable_id(d, url or ""))
+                   for d in alert.destinations for url in self.rules.urls(d) or [None]]
+        pending = [t for t in targets if not self.ledger.status(alert.id, t[2])]
+        self.stats.skipped += len(targets) - len(pending)
+        if pending or not targets:  # a re-read after a restart is not printed again
+            self.print(alert)
         rule = self.rules.rule(alert.rule)
-        for destination in alert.destinations:
-            urls = self.rules.urls(destination)
-            if not urls:
-                self._dead(alert, destination, "", f"unknown destination {destination!r} (not in the rules file)",
-                           0, meta)
+        for destination, url, target in pending:
+            if url is None:
+                self._dead(alert, destination, target, f"unknown destination {destination!r} (not in the rules "
+                           f"file)", 0, meta)
                 continue
-            for url in urls:
-                target = stable_id(destination, url)
-                if self.ledger.status(alert.id, target):
-                    self.stats.skipped += 1
+            if rule and rule.throttle:
+                last = self.ledger.last_sent(alert.rule, target)
+                if last is not None and time.time() - last < rule.throttle.total_seconds():
+                    self.ledger.record(alert, target, destination, "throttled", 0)
+                    self.stats.throttled += 1
                     continue
-                if rule and rule.throttle:
-                    last = self.ledger.last_sent(alert.rule, target)
-                    if last is not None and time.time() - last < rule.throttle.total_seconds():
-                        self.ledger.record(alert, target, destination, "throttled", 0)
-                        self.stats.throttled += 1
-                        continue
-                self._deliver(alert, destination, url, target, meta)
+            self._deliver(alert, destination, url, target, meta)
 
     def _deliver(self, alert: Alert, destination: str, url: str, target: str, meta: dict | None) -> None:
         started = time.monotonic()

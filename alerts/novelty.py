@@ -9,8 +9,8 @@ so it can live in a changelog-backed Faust table and survive restarts:
     [[statement_id, timestamp (epoch s), signature (base64 uint32s) or "", first_id or None], ...]
 
 At most `max_entries` (newest) are kept per key, so a table value stays well under Kafka's 1 MB
-message limit (about 0.7 KB per first sighting). A first sighting keeps its signature; a later sighting only records which statement it repeats, so
-replaying the same record gives the same verdict. Per speaker the signatures are compared directly
+message limit (about 0.7 KB per first sighting). A first sighting keeps its signature; a later
+sighting only records which statement it repeats, so replaying the same record gives the same verdict. Per speaker the signatures are compared directly
 (vectorised); the sets are small enough that an LSH index would only add overhead.
 """
 

@@ -10,8 +10,9 @@ so it can live in a changelog-backed Faust table and survive restarts:
 
 At most `max_entries` (newest) are kept per key, so a table value stays well under Kafka's 1 MB
 message limit (about 0.7 KB per first sighting). A first sighting keeps its signature; a later
-sighting only records which statement it repeats, so replaying the same record gives the same verdict. Per speaker the signatures are compared directly
-(vectorised); the sets are small enough that an LSH index would only add overhead.
+sighting only records which statement it repeats, so replaying the same record gives the same verdict.
+Per speaker the signatures are compared directly (vectorised); the sets are small enough that an LSH
+index would only add overhead.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ def status() -> None:
     console = Console()
     console.print(f"Kafka {settings.kafka_bootstrap_servers} · Elasticsearch {settings.elasticsearch_url}")
     topics = Table(title="topics")
-    for col in ("topic", "records"):
+    for col in ("topic", "end offset (sum)"):
         topics.add_column(col)
     for topic, size in topic_sizes(settings).items():
         topics.add_row(topic, str(size))

@@ -39,7 +39,9 @@ def topic_lag(settings: Settings) -> list[Lag]:
             ends = consumer.end_offsets(list(offsets))
             for topic in sorted({tp.topic for tp in offsets}):
                 tps = [tp for tp in offsets if tp.topic == topic]
-                rows.append(Lag(group, topic, sum(offsets[tp] for tp in tps), sum(ends[tp] for tp in tps)))
+                # an end offset below the committed one is a broker reporting quirk: never show negative lag
+                rows.append(Lag(group, topic, sum(offsets[tp] for tp in tps),
+                                sum(max(ends[tp], offsets[tp]) for tp in tps)))
         return rows
     finally:
         consumer.close()
@@ -47,7 +49,8 @@ def topic_lag(settings: Settings) -> list[Lag]:
 
 
 def topic_sizes(settings: Settings) -> dict[str, int]:
-    """Records ever written to each topic (sum of end offsets)."""
+    """Sum of the partitions' end offsets of each topic (records ever written, on Apache Kafka; the Tansu
+    stand-in reports the last batch's base offset + 1, which undercounts batched writes)."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status")
     try:
         from kafka import TopicPartition
@@ -70,5 +73,9 @@ def index_counts(settings: Settings, client=None) -> dict[str, int | None]:
     counts: dict[str, int | None] = {}
     for short in INDICES:
         index = settings.index(short)
-        counts[index] = client.count(index=index)["count"] if client.indices.exists(index=index) else None
+        if client.indices.exists(index=index):
+            client.indices.refresh(index=index)
+            counts[index] = client.count(index=index)["count"]
+        else:
+            counts[index] = None
     return counts

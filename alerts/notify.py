@@ -30,6 +30,7 @@ from rich.markup import escape
 from alerts.message import title
 from alerts.rules import RuleSet, load_rules
 from newsmon.records import Alert, DeadLetter, stable_id
+from newsmon.kafka import consumer_config
 from newsmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -198,10 +199,8 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, rules:
         if not settings.rules_file:
             raise ValueError("no rules file configured (NEWSMON_RULES_FILE): destinations are defined there")
         rules = load_rules(settings.rules_file)
-    consumer = KafkaConsumer(
-        settings.topic("alerts"), bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group_id(settings),
-        client_id="newsmon-notify", enable_auto_commit=False, auto_offset_reset="earliest",
-        max_poll_interval_ms=5000, session_timeout_ms=6000, heartbeat_interval_ms=1000, max_poll_records=50)
+    consumer = KafkaConsumer(settings.topic("alerts"),
+                             **consumer_config(settings, group_id(settings), "newsmon-notify", max_poll_records=50))
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
                              client_id="newsmon-notify-dlq")
     ledger = Ledger.for_settings(settings)

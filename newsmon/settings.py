@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     processor_batch_size: int = 16
     broker_rebalance_timeout_s: float = 5.0
     broker_session_timeout_s: float = 6.0
+    fetch_max_wait_ms: int = 100  # how long the broker may hold an idle fetch (bounds per-hop latency)
 
     # --- sink ---
     sink_batch_size: int = 500

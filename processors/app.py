@@ -8,7 +8,7 @@ import faust
 
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
-from processors import agents
+from processors import agents, transport
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,11 @@ def create_app(settings: Settings) -> faust.App:
     name = app_id(settings)
     datadir = settings.data_dir / "faust" / name
     datadir.mkdir(parents=True, exist_ok=True)
+    hosts = [host.strip() for host in settings.kafka_bootstrap_servers.split(",")]
     app = faust.App(
         name,
-        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap_servers.split(",")],
+        broker=[f"kafka://{host}" for host in hosts],
+        broker_consumer=[f"{transport.SCHEME}://{host}" for host in hosts],
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=1.0,
@@ -47,6 +49,7 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     agents.register(app, settings)
     if settings.rules_file:
         try:

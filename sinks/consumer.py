@@ -17,6 +17,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError
 
+from newsmon.kafka import consumer_config
 from newsmon.records import DeadLetter
 from newsmon.settings import Settings
 from sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, make_client, record_actions
@@ -33,13 +34,8 @@ def group_id(settings: Settings) -> str:
 
 def make_consumer(settings: Settings, group: str | None = None, **options: Any) -> KafkaConsumer:
     """A manually-committing consumer over the sink topics, tuned to rejoin within seconds."""
-    kwargs: dict[str, Any] = dict(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group or group_id(settings),
-        client_id="newsmon-sink", enable_auto_commit=False, auto_offset_reset="earliest",
-        max_poll_interval_ms=5000, session_timeout_ms=6000, heartbeat_interval_ms=1000,
-        max_poll_records=settings.sink_batch_size)
-    kwargs.update(options)
-    consumer = KafkaConsumer(**kwargs)
+    consumer = KafkaConsumer(**consumer_config(settings, group or group_id(settings), "newsmon-sink",
+                                               max_poll_records=settings.sink_batch_size, **options))
     consumer.subscribe([settings.topic(s) for s in SINK_STREAMS])
     return consumer
 

@@ -50,6 +50,18 @@ def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settin
 
 
 @app.command()
+def init() -> None:
+    """Create the topics (configured partition count) and the index templates, then exit (idempotent)."""
+    from newsmon.topics import ensure_topics
+    from sinks.elasticsearch import ensure_templates
+
+    settings = stack_settings()
+    topics = ensure_topics(settings)
+    ensure_templates(settings)
+    typer.echo(f"topics ready ({settings.partitions} partitions): {', '.join(topics)}; index templates ready")
+
+
+@app.command()
 def process(loglevel: str = LOGLEVEL) -> None:
     """Run a processor worker (Faust): raw -> articles, statements, events (+ alert agents when rules are set)."""
     from processors.app import run_worker
@@ -190,6 +202,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     With neither KAFKA_BOOTSTRAP_SERVERS nor ELASTICSEARCH_URL set, local stand-ins are started
     (Tansu broker, noida-db) and recorded in the data directory, so other commands find them.
     """
+    from alerts.rules import RuleError
     from newsmon.localstack import LocalStackError
     from newsmon.stack import Stack
     from producers.config import FeedConfigError
@@ -203,7 +216,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     try:
         with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo) as stack:
             stack.wait()
-    except (FeedConfigError, LocalStackError) as exc:
+    except (FeedConfigError, LocalStackError, RuleError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
 

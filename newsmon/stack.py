@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from newsmon.endpoints import settings_env
 from newsmon.localstack import (LocalBroker, LocalSearch, LocalStackError, clear_endpoints, read_endpoints,
@@ -25,6 +26,7 @@ from newsmon.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE_S = 5.0  # before restarting a stage that died
+DEMO_RULES = Path(__file__).resolve().parent.parent / "alerts" / "rules.demo.yaml"
 
 
 def spawn_processor(settings: Settings, loglevel: str = "info", **popen) -> subprocess.Popen:
@@ -79,6 +81,13 @@ class Stack:
     def start(self) -> None:
         if self.feeds is None:
             self.feeds = self._load_feeds()  # a bad feed list stops `up` before anything starts
+        if self.demo and not self.settings.rules_file:
+            self.settings = self.settings.model_copy(update={"rules_file": DEMO_RULES})
+            self.say(f"NEWSMON_RULES_FILE not set: demo rules from {DEMO_RULES} (alerts printed here)")
+        if self.settings.rules_file:
+            from alerts.rules import load_rules
+
+            load_rules(self.settings.rules_file)  # a bad rules file stops `up` before anything starts
         self._start_services()
         from sinks.elasticsearch import ensure_templates
 

@@ -19,7 +19,7 @@ def search(settings: Settings, query: str, kind: str = "statements", size: int =
     # read-your-writes for an interactive search: what the sink acknowledged is visible (an idle index may
     # otherwise answer before its next refresh; the local stand-in does)
     client.indices.refresh(index=settings.index(kind), ignore_unavailable=True)
-    body = {"query_string": {"query": query or "*", "default_operator": "AND"}}
+    body = {"query_string": {"query": query or "*", "default_operator": "OR"}}
     response = client.search(index=settings.index(kind), query=body, size=size,
                              sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
                              track_total_hits=True)

@@ -12,7 +12,6 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from kafka import KafkaConsumer
 
 from newsmon.records import stable_id
 from newsmon.stack import spawn_processor, stop_processor
@@ -22,6 +21,7 @@ from producers.demo import page_html, rss_xml, seed_items
 from producers.poller import poll_once
 from sinks.consumer import run as run_sink
 from sinks.elasticsearch import ensure_templates, make_client
+from tests.support import topic_records, wait_for
 from tests.test_notify import Mailbox, Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -35,23 +35,8 @@ WIRE_TEXT = ("Russian President Vladimir Putin said on Saturday: “Tehran and M
              "The Kremlin gave no further details of the call.")
 
 
-def wait_for(predicate, timeout: float = 180.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 def topic_values(settings, stream: str) -> list[dict]:
-    consumer = KafkaConsumer(settings.topic(stream), bootstrap_servers=settings.kafka_bootstrap_servers,
-                             auto_offset_reset="earliest", consumer_timeout_ms=2000)
-    try:
-        return [json.loads(r.value) for r in consumer]
-    finally:
-        consumer.close()
+    return [json.loads(r.value) for r in topic_records(settings, stream, idle_ms=2000)]
 
 
 @pytest.fixture

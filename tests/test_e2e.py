@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from newsmon.records import RawArticle, stable_id
 from newsmon.stack import spawn_processor, stop_processor
@@ -21,20 +21,11 @@ from processors.agents import Message, process_batch
 from processors.extraction import load_pipeline
 from sinks.consumer import run as run_sink
 from sinks.elasticsearch import ensure_templates, make_client
+from tests.support import topic_records, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 POLNEAR_TEXT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "polnear" / "train" / "text"
-
-
-def wait_for(predicate, timeout: float = 120.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def doc_ids(client, index: str) -> list[str]:
@@ -46,15 +37,6 @@ def doc_ids(client, index: str) -> list[str]:
 def count(client, index: str) -> int:
     client.indices.refresh(index=index)
     return client.count(index=index)["count"]
-
-
-def topic_records(settings, stream: str) -> list:
-    consumer = KafkaConsumer(settings.topic(stream), bootstrap_servers=settings.kafka_bootstrap_servers,
-                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()
 
 
 @pytest.fixture

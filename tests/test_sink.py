@@ -15,6 +15,7 @@ from newsmon.records import Article, Entity, Event, Place, Sighting, Span, Speak
 from newsmon.topics import ensure_topics
 from sinks.consumer import run as run_sink
 from sinks.elasticsearch import (bulk_index, ensure_templates, make_client, record_actions, template)
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -135,16 +136,6 @@ def _publish(settings, stream: str, records) -> None:
     producer.close()
 
 
-def _wait(predicate, timeout: float = 60.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 def test_sink_survives_elasticsearch_outage_and_dead_letters_bad_records(broker, tmp_path, stack_settings):
     search = LocalSearch(tmp_path / "es").start()  # our own server, to stop and restart it
     settings = stack_settings.model_copy(update={"elasticsearch_url": search.url, "sink_max_wait_s": 0.3})
@@ -157,7 +148,7 @@ def test_sink_survives_elasticsearch_outage_and_dead_letters_bad_records(broker,
         first = [article(i) for i in range(5)]
         _publish(settings, "articles", [(a.id, a.model_dump_json(by_alias=True).encode()) for a in first])
         _publish(settings, "articles", [("junk", b"{not json")])
-        assert _wait(lambda: counts(client, settings)["articles"] == 5)
+        assert wait_for(lambda: counts(client, settings)["articles"] == 5)
 
         search.stop()  # Elasticsearch goes away while records keep coming
         more = [article(i) for i in range(5, 25)] + [statement(i) for i in range(10)]
@@ -165,7 +156,7 @@ def test_sink_survives_elasticsearch_outage_and_dead_letters_bad_records(broker,
         _publish(settings, "statements", [(s.id, s.model_dump_json(by_alias=True).encode()) for s in more[20:]])
         time.sleep(8)  # longer than max_poll_interval: the sink must stay in its group and keep the records
         search.start()
-        assert _wait(lambda: counts(client, settings) == {"articles": 25, "statements": 10, "events": 0}, 90)
+        assert wait_for(lambda: counts(client, settings) == {"articles": 25, "statements": 10, "events": 0}, 90)
     finally:
         stop.set()
         sink.join(30)

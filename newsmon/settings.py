@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     max_redirects: int = 5
     fetch_article_pages: bool = True
     max_concurrent_fetches: int = 8
+    seen_retention_days: float = 90.0  # published ids are remembered this long (feeds drop items far sooner)
 
     # --- processor ---
     spacy_model: str = "en_core_web_sm"

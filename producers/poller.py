@@ -261,7 +261,9 @@ async def run_async(settings: Settings, feeds: Sequence[FeedConfig], stop_event:
         if poller is None:
             return
         async with poller:
-            log.info("polling %d feeds into %s", len(feeds), settings.topic("raw"))
+            forgotten = poller.seen.forget_older_than(settings.seen_retention_days)
+            log.info("polling %d feeds into %s (seen store: %d ids older than %g days dropped)", len(feeds),
+                     settings.topic("raw"), forgotten, settings.seen_retention_days)
             tasks = [asyncio.create_task(_feed_loop(poller, f, stop)) for f in feeds]
             await stop.wait()
             _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S) if tasks else (set(), set())

@@ -101,10 +101,20 @@ def process_batch(nlp, messages: Sequence[Message]) -> Processed:
     return out
 
 
+UNATTRIBUTED_KEY = "~unattributed"
+
+
 def statement_key(statement: Statement) -> str:
-    """Partition key of a statement: its speaker (so novelty sees a speaker's quotes together), else its id."""
+    """Partition key of a statement: its speaker, so novelty sees a speaker's quotes together.
+
+    The resolved speaker when there is one, else the speaker mention as written ("a senior official":
+    syndicated copies keep it), else one shared key for quotes without a speaker, so that a repeat of
+    an unattributed quote is still recognised.
+    """
     speaker = statement.speaker
-    return (speaker.id or speaker.name or statement.id) if speaker else statement.id
+    if speaker is None:
+        return UNATTRIBUTED_KEY
+    return speaker.id or speaker.name or " ".join(speaker.text.lower().split()) or UNATTRIBUTED_KEY
 
 
 def records_out(processed: Processed) -> list[tuple[str, str, str]]:

@@ -12,7 +12,7 @@ from newsmon.records import Article, RawArticle, Span, Speaker, Statement
 from newsmon.stack import spawn_processor, stop_processor
 from newsmon.topics import ensure_topics
 from processors import agents
-from processors.agents import Message, process_batch, records_out, statement_key
+from processors.agents import UNATTRIBUTED_KEY, Message, process_batch, records_out, statement_key
 from processors.app import create_app
 from processors.extraction import load_pipeline
 
@@ -71,10 +71,11 @@ def test_records_are_keyed_for_partitioning():
     named = Statement(id="s1", speaker=Speaker(start=0, end=5, text="Putin", name="Vladimir Putin", id="Q7747"), **base)
     unresolved = Statement(id="s2", speaker=Speaker(start=0, end=5, text="he"), **base)
     anonymous = Statement(id="s3", **base)
-    assert [statement_key(s) for s in (named, unresolved, anonymous)] == ["Q7747", "s2", "s3"]
+    assert [statement_key(s) for s in (named, unresolved, anonymous)] == ["Q7747", "he", UNATTRIBUTED_KEY]
     article = Article(id="a", timestamp="2016-12-25T00:00:00Z", feed="f", url="u", title="t", fetched="2016-12-25T00:00:00Z")
     out = records_out(agents.Processed(extracted=[(article, [named, anonymous], [])]))
-    assert [(stream, key) for stream, key, _ in out] == [("articles", "a"), ("statements", "Q7747"), ("statements", "s3")]
+    assert [(stream, key) for stream, key, _ in out] == [("articles", "a"), ("statements", "Q7747"),
+                                                          ("statements", UNATTRIBUTED_KEY)]
     assert json.loads(out[0][2])["@timestamp"].startswith("2016-12-25")
 
 

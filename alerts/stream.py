@@ -80,10 +80,11 @@ def ensure_changelog(settings: Settings, name: str) -> None:
 
 def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -> None:
     """Add the alert agents to the processor app: statements (with novelty), and events/articles when
-    rules of those kinds exist. The rules file is loaded (and refused if invalid) here; without one,
-    novelty still runs (repeats are recorded as sightings) and nothing alerts."""
+    rules of those kinds exist. The rules file is loaded (and refused if invalid) here."""
     if rules is None:
-        rules = load_rules(settings.rules_file) if settings.rules_file else RuleSet().compile()
+        if not settings.rules_file:
+            raise ValueError("no rules file configured (NEWSMON_RULES_FILE)")
+        rules = load_rules(settings.rules_file)
     detector = NoveltyDetector.from_settings(settings)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     out = {s: app.topic(settings.topic(s), **raw) for s in ("alerts", "sightings", "dead-letter")}

@@ -6,7 +6,6 @@ import logging
 
 import faust
 
-from alerts import stream as alert_stream
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
 from processors import agents, transport
@@ -20,7 +19,7 @@ def app_id(settings: Settings) -> str:
 
 
 def create_app(settings: Settings) -> faust.App:
-    """A Faust app over the configured broker with the processor agent and the alert agents (novelty, rules).
+    """A Faust app over the configured broker with the processor agent (and the alert agents, if configured).
 
     Topics are not declared by Faust: `newsmon.topics.ensure_topics` creates them with the configured
     partition count before the worker starts (see `run_worker`).
@@ -52,7 +51,13 @@ def create_app(settings: Settings) -> faust.App:
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     agents.register(app, settings)
-    alert_stream.register(app, settings)  # novelty always; rules when a rules file is set
+    if settings.rules_file:
+        try:
+            from alerts import stream as alert_stream
+        except ImportError as exc:
+            raise RuntimeError(f"rules_file is set ({settings.rules_file}) but the alert agents are not "
+                               f"available: {exc}") from exc
+        alert_stream.register(app, settings)
     return app
 
 

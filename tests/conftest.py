@@ -8,6 +8,7 @@ import pytest
 
 from newsmon.localstack import LocalBroker, LocalSearch
 from newsmon.settings import Settings
+from tests.receivers import Mailbox, Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -43,3 +44,18 @@ def stack_settings(broker, search, tmp_path, request) -> Settings:
     name = "t" + str(abs(hash(request.node.nodeid)) % 10**8)
     return Settings(kafka_bootstrap_servers=broker.bootstrap, elasticsearch_url=search.url,
                     data_dir=tmp_path / "data", topic_prefix=name, index_prefix=name, partitions=4)
+
+
+@pytest.fixture
+def receiver(httpserver) -> Receiver:
+    """An HTTP receiver for apprise `json://` deliveries (set `.down` to refuse with 503)."""
+    return Receiver(httpserver)
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    """A local SMTP server (aiosmtpd) collecting delivered messages."""
+    box = Mailbox()
+    box.controller.start()
+    yield box
+    box.controller.stop()

@@ -22,7 +22,7 @@ from producers.poller import poll_once
 from sinks.consumer import run as run_sink
 from sinks.elasticsearch import ensure_templates, make_client
 from tests.support import topic_records, wait_for
-from tests.test_notify import Mailbox, Receiver
+from tests.receivers import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -53,14 +53,6 @@ def feeds(httpserver):
                                                              content_type="application/rss+xml")
     return (FeedConfig(name="seeds", url=httpserver.url_for("/feed.xml")),
             FeedConfig(name="wire", url=httpserver.url_for("/wire.xml"), fetch_pages=False))
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
 
 
 @pytest.fixture

@@ -5,23 +5,18 @@ notifier restart; after the retry budget an alert goes to the dead-letter topic.
 
 from __future__ import annotations
 
-import email
-import json
 import threading
 import time
-from email.policy import default as email_policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from kafka import KafkaConsumer, KafkaProducer
-from werkzeug import Request, Response
 
 from alerts import notify
 from alerts.message import make_alert
 from alerts.rules import parse_rules
-from newsmon.localstack import free_port
 from newsmon.records import DeadLetter
 from newsmon.topics import ensure_topics
+from tests.receivers import Mailbox, Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -32,57 +27,6 @@ def statement(i: int, speaker: str = "Vladimir Putin") -> dict:
             "content": {"start": 0, "end": 10, "text": f"Quote number {i} about the peace process"},
             "speaker": {"start": 0, "end": 5, "text": speaker, "name": speaker, "country": "RU"},
             "about": ["SY"]}
-
-
-class Receiver:
-    """The HTTP end of `json://`: records posted alerts, answers 503 while `down`."""
-
-    def __init__(self, httpserver):
-        self.posts: list[dict] = []
-        self.refused = 0
-        self.down = False
-        httpserver.expect_request("/hook", method="POST").respond_with_handler(self.handle)
-        self.url = f"json://127.0.0.1:{httpserver.port}/hook"
-
-    def handle(self, request: Request) -> Response:
-        if self.down:
-            self.refused += 1
-            return Response("down for maintenance", status=503)
-        self.posts.append(json.loads(request.get_data()))
-        return Response("ok")
-
-    def titles(self) -> list[str]:
-        return [p["title"] for p in self.posts]
-
-
-class Mailbox:
-    """A local SMTP server collecting messages."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email_policy))
-        return "250 OK"
-
-    @property
-    def url(self) -> str:
-        return f"mailto://127.0.0.1:{self.port}?from=newsmon@example.org&to=desk@example.org"
-
-
-@pytest.fixture
-def receiver(httpserver):
-    return Receiver(httpserver)
-
-
-@pytest.fixture
-def mailbox():
-    box = Mailbox()
-    box.controller.start()
-    yield box
-    box.controller.stop()
 
 
 def rules_for(receiver: Receiver, mailbox: Mailbox | None = None, throttle: str | None = None):

@@ -168,9 +168,12 @@ def status() -> None:
 
     from newsmon.status import index_counts, topic_lag, topic_sizes
 
+    from newsmon.status import server_names
+
     settings = stack_settings()
     console = Console()
-    console.print(f"Kafka {settings.kafka_bootstrap_servers} · Elasticsearch {settings.elasticsearch_url}")
+    kafka, elasticsearch = server_names(settings)
+    console.print(f"broker: {kafka}\nsearch: {elasticsearch}")
     topics = Table(title="topics")
     for col in ("topic", "end offset (sum)"):
         topics.add_column(col)
@@ -196,11 +199,14 @@ def status() -> None:
 
 @app.command()
 def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a local feed of the three seed articles."),
+       stack: str = typer.Option("auto", "--stack", help="Local servers when no endpoints are set: apache (Apache "
+                                 "Kafka + Elasticsearch, needs Java 17+ and Maven), lite (pip-installed stand-ins), "
+                                 "or auto (apache where it can run, else lite)."),
        loglevel: str = LOGLEVEL) -> None:
     """Run producer, processor, sink (and the notifier, when rules are set) together; Ctrl-C stops all.
 
-    With neither KAFKA_BOOTSTRAP_SERVERS nor ELASTICSEARCH_URL set, local stand-ins are started
-    (Tansu broker, noida-db) and recorded in the data directory, so other commands find them.
+    With neither KAFKA_BOOTSTRAP_SERVERS nor ELASTICSEARCH_URL set, local servers are started (see
+    --stack) and recorded in the data directory, so other commands find them.
     """
     from alerts.rules import RuleError
     from newsmon.localstack import LocalStackError
@@ -214,8 +220,8 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
         signal.signal(signum, interrupt)
     setup_logging(loglevel)
     try:
-        with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo) as stack:
-            stack.wait()
+        with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo, stack=stack) as running:
+            running.wait()
     except (FeedConfigError, LocalStackError, RuleError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None

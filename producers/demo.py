@@ -25,7 +25,7 @@ from producers.config import FeedConfig
 
 log = logging.getLogger("newsmon.producers")
 
-SEEDS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "seeds"
+SEEDS_DIR = Path(__file__).resolve().parent / "seeds"  # shipped as package data: the demo needs nothing beside it
 DEMO_FEED_NAME = "demo"
 DEMO_TITLE = "newsmon demo: Iran-Russia contacts on Syria"
 DEMO_PORT = 8765  # preferred port: article ids derive from the links, so a stable port keeps them stable
@@ -50,8 +50,8 @@ def seed_texts(seeds_dir: Path = SEEDS_DIR) -> dict[str, str]:
     """The seed article texts by number ('000', '001', '002')."""
     files = sorted(seeds_dir.glob("[0-9][0-9][0-9]_*.txt")) if seeds_dir.is_dir() else []
     if not files:
-        raise SeedsNotFound(f"seed articles not found in {seeds_dir} (expected shared/samples/seeds next to "
-                            "the repository)")
+        raise SeedsNotFound(f"seed articles not found in {seeds_dir} (they ship with newsmon as "
+                            "producers/seeds/*.txt: reinstall the package)")
     return {p.name[:3]: p.read_text(encoding="utf-8") for p in files}
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from newsmon.settings import Settings
 from newsmon.topics import topic_names
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,29 +26,55 @@ class Lag:
 
 
 def topic_lag(settings: Settings) -> list[Lag]:
-    """Lag of every consumer group of this deployment (groups named `<topic_prefix>-...`), per topic."""
+    """Lag of every consumer group of this deployment (groups named `<topic_prefix>-...`), per topic.
+
+    The end offsets come from one `end_offsets` call over every partition of our topics, after a full
+    metadata refresh: kafka-python silently leaves out partitions whose leader its metadata does not know
+    yet and then fails with `KeyError` (seen on Apache Kafka when one consumer was asked group by group).
+    A partition still without an end offset counts as caught up (end = committed).
+    """
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status",
                              request_timeout_ms=10_000)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status")
     try:
         ours = set(topic_names(settings))
         groups = sorted(g["group_id"] for g in admin.list_groups())
-        rows: list[Lag] = []
+        committed: dict[str, dict[TopicPartition, int]] = {}
         for group in (g for g in groups if g.startswith(settings.topic_prefix + "-")):
-            committed = admin.list_group_offsets(group).get(group, {})
-            offsets = {tp: max(meta.offset, 0) for tp, meta in committed.items() if tp.topic in ours}
-            if not offsets:
-                continue
-            ends = consumer.end_offsets(list(offsets))
+            offsets = admin.list_group_offsets(group).get(group, {})
+            mine = {tp: max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic in ours}
+            if mine:
+                committed[group] = mine
+        if not committed:
+            return []
+        ends = _end_offsets(consumer, ours, {tp for offsets in committed.values() for tp in offsets})
+        rows: list[Lag] = []
+        for group, offsets in committed.items():
             for topic in sorted({tp.topic for tp in offsets}):
                 tps = [tp for tp in offsets if tp.topic == topic]
                 # an end offset below the committed one is a broker reporting quirk: never show negative lag
                 rows.append(Lag(group, topic, sum(offsets[tp] for tp in tps),
-                                sum(max(ends[tp], offsets[tp]) for tp in tps)))
+                                sum(max(ends.get(tp, offsets[tp]), offsets[tp]) for tp in tps)))
         return rows
     finally:
         consumer.close()
         admin.close()
+
+
+def _end_offsets(consumer: KafkaConsumer, topics: set[str],
+                 committed: set[TopicPartition]) -> dict[TopicPartition, int]:
+    """End offsets of all partitions of `topics` (plus the committed ones), in one request; `{}` when the
+    client cannot tell (partitions missing from the answer are left out, never a `KeyError`)."""
+    consumer.topics()  # refresh the metadata of every topic, so each partition has a known leader
+    tps = set(committed)
+    for topic in topics:
+        tps |= {TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)}
+    try:
+        ends = consumer.end_offsets(sorted(tps))
+    except KeyError as exc:  # a leader still unknown: kafka-python dropped that partition from its answer
+        log.warning("status: no end offset for %s; lag shown as 0 there", exc)
+        return {}
+    return {tp: end for tp, end in ends.items() if end is not None}
 
 
 def topic_sizes(settings: Settings) -> dict[str, int]:
@@ -53,8 +82,6 @@ def topic_sizes(settings: Settings) -> dict[str, int]:
     stand-in reports the last batch's base offset + 1, which undercounts batched writes)."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status")
     try:
-        from kafka import TopicPartition
-
         sizes = {}
         for topic in topic_names(settings):
             parts = consumer.partitions_for_topic(topic) or set()

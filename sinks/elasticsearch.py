@@ -1,7 +1,14 @@
 """Elasticsearch side of the sink: client, index templates, record-to-action mapping, bulk with retries.
 
 Every document id is the record's stable id, so replaying a topic overwrites instead of duplicating.
-Statements and sightings are scripted upserts that merge `sources` / `source_count`, in either order.
+
+Statements and sightings both add to one statement document's `sources` / `source_count`, in either order
+and from several sink instances at once. That merge is done here in Python with optimistic concurrency
+control, not as a server-side (painless) script: the Elasticsearch we run locally (the integ-test
+distribution) has no scripting module and refused every scripted upsert. `bulk_index` reads the current
+documents (`mget`, with `_seq_no` / `_primary_term`), merges (`merge_statement`) and writes them back with
+`if_seq_no` / `if_primary_term` (or `create` for a new one); a 409 means someone wrote in between, so it
+reads and merges again. This works the same on a full Elasticsearch.
 """
 
 from __future__ import annotations
@@ -25,16 +32,8 @@ INDICES = ("articles", "statements", "events", "alerts", "dead-letters")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_BULK_BYTES = 10_000_000  # per bulk request (Elasticsearch refuses bodies over http.max_content_length)
 
-# Merge the sources already indexed with the incoming ones; the incoming document replaces the rest.
-# Run for both statements (params.doc) and sightings (params.doc is {}), on new and existing documents.
-MERGE_SOURCES = """
-List merged = new ArrayList();
-if (ctx._source.sources != null) { for (s in ctx._source.sources) { if (!merged.contains(s)) { merged.add(s); } } }
-for (s in params.sources) { if (!merged.contains(s)) { merged.add(s); } }
-ctx._source.putAll(params.doc);
-ctx._source.sources = merged;
-ctx._source.source_count = merged.size() > 0 ? merged.size() : 1;
-""".strip()
+MERGE_OP = "merge"  # our own bulk `_op_type`: resolved by `bulk_index` into mget + conditional index/create
+CONFLICT_ROUNDS = 5  # immediate re-read/re-merge rounds after 409s, before backing off like a 429
 
 
 def template(name: str) -> dict[str, Any]:
@@ -89,26 +88,56 @@ def article_action(settings: Settings, article: Article) -> dict[str, Any]:
     return {"_op_type": "index", "_index": settings.index("articles"), "_id": article.id, "_source": _dump(article)}
 
 
+def merge_action(index: str, doc_id: str, doc: dict[str, Any], sources: list[str],
+                 upsert: dict[str, Any]) -> dict[str, Any]:
+    """Merge `doc` and `sources` into document `doc_id` (created from `upsert` if absent); see `merge_statement`."""
+    return {"_op_type": MERGE_OP, "_index": index, "_id": doc_id, "doc": doc, "sources": sources, "upsert": upsert}
+
+
 def statement_action(settings: Settings, statement: Statement) -> dict[str, Any]:
     doc = _dump(statement)
     sources = doc.pop("sources", None) or [statement.feed]
     doc.pop("source_count", None)
-    script = {"source": MERGE_SOURCES, "lang": "painless", "params": {"doc": doc, "sources": sources}}
-    return {"_op_type": "update", "_index": settings.index("statements"), "_id": statement.id,
-            "script": script, "upsert": {}, "scripted_upsert": True}
+    return merge_action(settings.index("statements"), statement.id, doc, sources, {})
 
 
 def sighting_actions(settings: Settings, sighting: Sighting) -> list[dict[str, Any]]:
     """Add the source to the first statement; mark the later duplicate (if named) as not novel."""
-    def merge(statement_id: str, doc: dict[str, Any], sources: list[str]) -> dict[str, Any]:
-        script = {"source": MERGE_SOURCES, "lang": "painless", "params": {"doc": doc, "sources": sources}}
-        return {"_op_type": "update", "_index": settings.index("statements"), "_id": statement_id,
-                "script": script, "upsert": {"id": statement_id}, "scripted_upsert": True}
-
-    actions = [merge(sighting.statement_id, {}, [sighting.source])]
+    index = settings.index("statements")
+    actions = [merge_action(index, sighting.statement_id, {}, [sighting.source], {"id": sighting.statement_id})]
     if sighting.duplicate_id and sighting.duplicate_id != sighting.statement_id:
-        actions.append(merge(sighting.duplicate_id, {"novel": False, "first_id": sighting.statement_id}, []))
+        actions.append(merge_action(index, sighting.duplicate_id, {"novel": False, "first_id": sighting.statement_id},
+                                    [], {"id": sighting.duplicate_id}))
     return actions
+
+
+def merge_statement(current: dict[str, Any] | None, action: dict[str, Any]) -> dict[str, Any]:
+    """The document after applying one merge action to `current` (None: absent, start from the action's
+    `upsert`). Existing sources first, then the incoming ones, in order, without duplicates; the incoming
+    `doc` overwrites the existing fields; `source_count` is the number of sources (at least 1).
+    Pure: neither argument is modified."""
+    merged_doc = dict(action["upsert"] if current is None else current)
+    merged: list[Any] = []
+    for source in [*_as_list(merged_doc.get("sources")), *action["sources"]]:
+        if source not in merged:
+            merged.append(source)
+    merged_doc.update(action["doc"])
+    merged_doc["sources"] = merged
+    merged_doc["source_count"] = len(merged) or 1
+    return merged_doc
+
+
+def fold_merges(current: dict[str, Any] | None, actions: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """`current` after the merge actions one after the other (as if each had been written in turn)."""
+    for action in actions:
+        current = merge_statement(current, action)
+    return current
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]  # Elasticsearch takes one value for an array
 
 
 def event_action(settings: Settings, event: Event) -> dict[str, Any]:
@@ -207,8 +236,12 @@ def bulk_index(client: Elasticsearch, actions: list[dict[str, Any]], *, max_back
 
     Requests are cut at about `max_bytes`. Connection failures, timeouts, 429 and 5xx (for a whole request
     or single items) are retried with exponential backoff, for as long as it takes (or until `stop()` is
-    true, then `InterruptedError`). An item Elasticsearch rejects (mapping error, bad script...) comes back
-    in `rejected` with the reason. `on_retry` is called while waiting, e.g. to keep a Kafka consumer alive.
+    true, then `InterruptedError`). An item Elasticsearch rejects (mapping error...) comes back in
+    `rejected` with the reason. `on_retry` is called while waiting, e.g. to keep a Kafka consumer alive.
+
+    Merge actions (`merge_action`) are read-merge-written per chunk: the merges of one document are folded
+    together in order and written once, conditionally; version conflicts are re-read and re-merged up to
+    `CONFLICT_ROUNDS` times at once, then retried with the backoff like a 429.
     """
     result = BulkResult()
     pending = list(actions)
@@ -217,27 +250,13 @@ def bulk_index(client: Elasticsearch, actions: list[dict[str, Any]], *, max_back
         retry: list[dict[str, Any]] = []
         chunks = _chunks(pending, max_bytes)
         for i, chunk in enumerate(chunks):
-            result.attempts += 1
-            try:
-                response = client.bulk(operations=_operations(chunk), refresh=False)
-            except (TransportError, ApiError) as exc:
-                status = getattr(getattr(exc, "meta", None), "status", None)
-                if isinstance(exc, ApiError) and status not in RETRY_STATUSES:
-                    raise
-                retry += [a for c in chunks[i:] for a in c]
-                log.warning("Elasticsearch unavailable (%s); retrying %d documents in %.1fs", exc, len(retry),
-                            backoff)
+            again, unavailable = _index_chunk(client, chunk, result)
+            retry += again
+            if unavailable is not None:
+                retry += [a for c in chunks[i + 1:] for a in c]
+                log.warning("Elasticsearch unavailable (%s); retrying %d documents in %.1fs", unavailable,
+                            len(retry), backoff)
                 break
-            for action, item in zip(chunk, response["items"], strict=True):
-                outcome = next(iter(item.values()))
-                status = outcome.get("status", 500)
-                if status < 300:
-                    result.indexed += 1
-                elif status in RETRY_STATUSES:
-                    retry.append(action)
-                else:
-                    result.rejected.append(_rejected(action, outcome))
-                    result.rejected_actions.append(action)
         if retry:
             log.warning("Elasticsearch asked to retry %d documents; retrying in %.1fs", len(retry), backoff)
         pending = retry
@@ -245,6 +264,129 @@ def bulk_index(client: Elasticsearch, actions: list[dict[str, Any]], *, max_back
             _sleep(backoff, stop, on_retry)
             backoff = min(backoff * 2, max_backoff_s)
     return result
+
+
+Key = tuple[str, str]  # (index, id) of a merged document
+
+
+def _index_chunk(client: Elasticsearch, chunk: list[dict[str, Any]],
+                 result: BulkResult) -> tuple[list[dict[str, Any]], Exception | None]:
+    """Write one chunk; returns the actions to retry later and, if Elasticsearch went away, the error
+    (the actions not written yet are then among those to retry)."""
+    plain = [a for a in chunk if a["_op_type"] != MERGE_OP]
+    groups: dict[Key, list[dict[str, Any]]] = {}
+    for action in chunk:
+        if action["_op_type"] == MERGE_OP:
+            groups.setdefault((action["_index"], action["_id"]), []).append(action)
+    retry, split, unavailable = _write(client, plain, groups, result)
+    # A folded write that was rejected: apply its merges one by one, so that only the bad ones are rejected.
+    for group in split:
+        left = list(group)
+        while left and unavailable is None:
+            action = left.pop(0)
+            again, _, unavailable = _write(client, [], {(action["_index"], action["_id"]): [action]}, result)
+            if again:  # keep the order of the merges of one document: the rest waits with it
+                retry += again
+                break
+        retry += left
+    return retry, unavailable
+
+
+def _write(client: Elasticsearch, plain: list[dict[str, Any]], groups: dict[Key, list[dict[str, Any]]],
+           result: BulkResult) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], Exception | None]:
+    """One bulk request for `plain` and the merged `groups`, then re-reads and re-writes of the groups that
+    met a version conflict. Returns (actions to retry later, rejected groups of several merges to split,
+    the error if Elasticsearch became unavailable)."""
+    retry: list[dict[str, Any]] = []
+    split: list[list[dict[str, Any]]] = []
+    rounds = 0
+    while plain or groups:
+        ops: list[dict[str, Any]] = []
+        entries: list[dict[str, Any] | Key] = []
+        try:
+            if groups:
+                current, failed = _read(client, list(groups))
+                for key, error in failed.items():
+                    _settle(groups.pop(key), {"status": error[0], "error": error[1]}, result, retry, split)
+                for key, group in groups.items():
+                    ops += _merged_write(key, current[key], group)
+                    entries.append(key)
+            for action in plain:
+                ops += _operations([action])
+            entries += plain
+            if not ops:
+                break
+            result.attempts += 1
+            response = client.bulk(operations=ops, refresh=False)
+        except (TransportError, ApiError) as exc:
+            status = getattr(getattr(exc, "meta", None), "status", None)
+            if isinstance(exc, ApiError) and status not in RETRY_STATUSES:
+                raise
+            return retry + plain + [a for g in groups.values() for a in g], split, exc
+        conflicts: dict[Key, list[dict[str, Any]]] = {}
+        for entry, item in zip(entries, response["items"], strict=True):
+            outcome = next(iter(item.values()))
+            if isinstance(entry, tuple):
+                if outcome.get("status") == 409:  # written by someone else since we read it: merge again
+                    conflicts[entry] = groups[entry]
+                else:
+                    _settle(groups[entry], outcome, result, retry, split)
+            else:
+                _settle([entry], outcome, result, retry, split)
+        plain, groups = [], conflicts
+        rounds += 1
+        if groups and rounds > CONFLICT_ROUNDS:
+            log.warning("version conflicts on %d documents after %d rounds; retrying later", len(groups), rounds)
+            retry += [a for g in groups.values() for a in g]
+            break
+    return retry, split, None
+
+
+def _settle(actions: list[dict[str, Any]], outcome: dict[str, Any], result: BulkResult,
+            retry: list[dict[str, Any]], split: list[list[dict[str, Any]]]) -> None:
+    """Book the outcome of one bulk item, written for `actions` (several: merges folded together)."""
+    status = outcome.get("status", 500)
+    if status < 300:
+        result.indexed += len(actions)
+    elif status in RETRY_STATUSES:
+        retry += actions
+    elif len(actions) > 1:
+        split.append(actions)
+    else:
+        result.rejected.append(_rejected(actions[0], outcome))
+        result.rejected_actions.append(actions[0])
+
+
+# mget errors worth retrying (shards not there yet, overload); any other makes the merge rejected
+_READ_RETRY_ERRORS = ("unavailable", "no_shard", "timeout", "rejected_execution", "circuit_breaking")
+
+
+def _read(client: Elasticsearch, keys: list[Key]) -> tuple[dict[Key, dict[str, Any] | None], dict[Key, tuple]]:
+    """The current documents (None if absent, else the mget doc with `_source`, `_seq_no`, `_primary_term`),
+    and the keys that could not be read with (status, error)."""
+    response = client.mget(docs=[{"_index": index, "_id": doc_id} for index, doc_id in keys])
+    current: dict[Key, dict[str, Any] | None] = {}
+    failed: dict[Key, tuple] = {}
+    for key, doc in zip(keys, response["docs"], strict=True):
+        error = doc.get("error")
+        if doc.get("found"):
+            current[key] = doc
+        elif not error or (isinstance(error, dict) and error.get("type") == "index_not_found_exception"):
+            current[key] = None  # `create` makes the index (from its template)
+        else:
+            kind = error.get("type", "") if isinstance(error, dict) else str(error)
+            failed[key] = (503 if any(w in kind for w in _READ_RETRY_ERRORS) else 400, error)
+    return current, failed
+
+
+def _merged_write(key: Key, current: dict[str, Any] | None, group: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The bulk lines writing the merge of `group` into `current`: `index` only if nobody wrote the document
+    since it was read, `create` (only if it still does not exist) for a new one."""
+    index, doc_id = key
+    if current is None:
+        return [{"create": {"_index": index, "_id": doc_id}}, fold_merges(None, group)]
+    meta = {"_index": index, "_id": doc_id, "if_seq_no": current["_seq_no"], "if_primary_term": current["_primary_term"]}
+    return [{"index": meta}, fold_merges(current.get("_source") or {}, group)]
 
 
 def _sleep(seconds: float, stop: Callable[[], bool] | None, tick: Callable[[], None] | None) -> None:
@@ -264,7 +406,10 @@ def _rejected(action: dict[str, Any], outcome: dict[str, Any]) -> DeadLetter:
     error = outcome.get("error") or {}
     reason = error.get("reason") if isinstance(error, dict) else str(error)
     caused = error.get("caused_by", {}).get("reason") if isinstance(error, dict) else None
-    payload = action.get("_source") or action.get("script", {}).get("params") or action
+    if action["_op_type"] == MERGE_OP:
+        payload = {"doc": action["doc"], "sources": action["sources"]}
+    else:
+        payload = action.get("_source") or action.get("script", {}).get("params") or action
     return DeadLetter(stage="sink", error=f"{reason}: {caused}" if caused else str(reason),
                       error_type=error.get("type", "") if isinstance(error, dict) else "",
                       payload=payload, key=action["_id"], topic=action["_index"])

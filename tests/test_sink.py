@@ -208,3 +208,114 @@ def test_bulk_requests_are_cut_by_size(stack_settings):
     result = bulk_index(client, actions(stack_settings, records), max_bytes=4000)
     assert result.indexed == 30 and result.attempts > 5
     assert counts(client, stack_settings)["articles"] == 30
+
+
+# --- merges without server-side scripts: read, merge in Python, write back only if nobody wrote in between ---
+# noida-db (the stand-in) returns `_seq_no` / `_primary_term` from mget, honours `if_seq_no` /
+# `if_primary_term` on bulk `index` and answers 409 on a stale one (and on `create` of an existing id), like
+# Elasticsearch 8.19, so these tests exercise the conflict path for real on both servers.
+
+
+class WritesBetween:
+    """The real client, but another writer gets in between our read (mget) and our write, `times` times."""
+
+    def __init__(self, client, write, times: int = 1):
+        self._client, self._write, self.times, self.reads = client, write, times, 0
+
+    def mget(self, **kwargs):
+        response = self._client.mget(**kwargs)
+        self.reads += 1
+        if self.reads <= self.times:
+            self._write(self.reads)
+        return response
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def sighting(statement_id: str, source: str) -> Sighting:
+    return Sighting(statement_id=statement_id, source=source, url=f"http://{source}.test/x", article_id="artX")
+
+
+def test_a_statement_and_its_sightings_are_written_once(stack_settings):
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    records = [sighting("st4", "bbc"), statement(4, feed="tass"), sighting("st4", "reuters"), sighting("st4", "bbc")]
+    result = bulk_index(client, actions(stack_settings, records))
+    assert (result.indexed, result.attempts, result.rejected) == (4, 1, [])  # folded: one write of st4
+    doc = client.get(index=stack_settings.index("statements"), id="st4")
+    assert doc["_source"]["sources"] == ["bbc", "tass", "reuters"] and doc["_source"]["source_count"] == 3
+    assert doc["_source"]["speaker"]["name"] == "Vladimir Putin" and doc["_version"] == 1
+
+
+def test_only_the_bad_merge_of_a_document_is_rejected(stack_settings):
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    bad, *sightings = actions(stack_settings, [statement(5), sighting("st5", "bbc"), sighting("st5", "reuters")])
+    bad["doc"]["@timestamp"] = "not a date"
+    result = bulk_index(client, [bad, *sightings])
+    assert result.indexed == 2 and result.rejected_actions == [bad]
+    assert result.rejected[0].key == "st5" and result.rejected[0].error
+    assert result.rejected[0].payload["doc"]["@timestamp"] == "not a date"
+    doc = client.get(index=stack_settings.index("statements"), id="st5")["_source"]
+    assert doc == {"id": "st5", "sources": ["bbc", "reuters"], "source_count": 2}
+
+
+def test_a_concurrent_write_is_merged_not_overwritten(stack_settings):
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    index = stack_settings.index("statements")
+    bulk_index(client, actions(stack_settings, [statement(8, feed="tass")]))
+    # another sink instance adds a source between our read and our write: our write gets a 409, re-reads
+    other = WritesBetween(client, lambda _: bulk_index(client, actions(stack_settings, [sighting("st8", "interfax")])))
+    result = bulk_index(other, actions(stack_settings, [sighting("st8", "reuters")]))
+    assert (result.indexed, result.attempts, other.reads) == (1, 2, 2)
+    doc = client.get(index=index, id="st8")["_source"]
+    assert doc["sources"] == ["tass", "interfax", "reuters"] and doc["source_count"] == 3
+    # the same when the document did not exist yet: our `create` conflicts with theirs
+    other = WritesBetween(client, lambda _: bulk_index(client, actions(stack_settings, [statement(9, feed="tass")])))
+    result = bulk_index(other, actions(stack_settings, [sighting("st9", "reuters")]))
+    assert (result.indexed, result.attempts, other.reads) == (1, 2, 2)
+    doc = client.get(index=index, id="st9")["_source"]
+    assert doc["sources"] == ["tass", "reuters"] and doc["speaker"]["name"] == "Vladimir Putin"
+
+
+def test_endless_conflicts_back_off_and_drop_nothing(stack_settings):
+    from sinks.elasticsearch import CONFLICT_ROUNDS
+
+    client = make_client(stack_settings)
+    ensure_templates(stack_settings, client)
+    times = CONFLICT_ROUNDS + 3  # more than the immediate rounds: the rest goes through the backoff loop
+    other = WritesBetween(client, lambda n: bulk_index(client, actions(stack_settings, [sighting("st10", f"o{n}")])),
+                          times=times)
+    waits = []
+    result = bulk_index(other, actions(stack_settings, [sighting("st10", "reuters")]), initial_backoff_s=0.01,
+                        on_retry=lambda: waits.append(1))
+    assert result.indexed == 1 and not result.rejected and waits and other.reads == times + 1
+    doc = client.get(index=stack_settings.index("statements"), id="st10")["_source"]
+    assert doc["sources"] == [f"o{n}" for n in range(1, times + 1)] + ["reuters"]
+
+
+def test_concurrent_sinks_lose_no_source(stack_settings):
+    ensure_templates(stack_settings, make_client(stack_settings))
+    bulk_index(make_client(stack_settings), actions(stack_settings, [statement(11, feed="tass")]))
+    errors = []
+
+    def sink(n: int) -> None:
+        client = make_client(stack_settings)
+        try:
+            for i in range(10):
+                result = bulk_index(client, actions(stack_settings, [sighting("st11", f"s{n}-{i}")]))
+                assert result.indexed == 1 and not result.rejected
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sink, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    doc = make_client(stack_settings).get(index=stack_settings.index("statements"), id="st11")["_source"]
+    assert sorted(doc["sources"]) == sorted(["tass"] + [f"s{n}-{i}" for n in range(4) for i in range(10)])
+    assert doc["source_count"] == 41 and doc["speaker"]["name"] == "Vladimir Putin"

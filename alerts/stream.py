@@ -65,8 +65,7 @@ def _dead(stage_topic: str, event: Any, exc: Exception) -> Output:
 
 def ensure_changelog(settings: Settings, name: str) -> None:
     """Create the novelty table's compacted changelog topic (the processor app does not declare topics)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-admin",
-                             request_timeout_ms=10_000)
+    admin = make_admin(settings, client_id="newsmon-admin", request_timeout_ms=10_000)
     try:
         if name not in set(admin.list_topics()):
             try:
@@ -80,11 +79,10 @@ def ensure_changelog(settings: Settings, name: str) -> None:
 
 def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -> None:
     """Add the alert agents to the processor app: statements (with novelty), and events/articles when
-    rules of those kinds exist. The rules file is loaded (and refused if invalid) here."""
+    rules of those kinds exist. The rules file is loaded (and refused if invalid) here; without one,
+    novelty still runs (repeats are recorded as sightings) and nothing alerts."""
     if rules is None:
-        if not settings.rules_file:
-            raise ValueError("no rules file configured (NEWSMON_RULES_FILE)")
-        rules = load_rules(settings.rules_file)
+        rules = load_rules(settings.rules_file) if settings.rules_file else RuleSet().compile()
     detector = NoveltyDetector.from_settings(settings)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     out = {s: app.topic(settings.topic(s), **raw) for s in ("alerts", "sightings", "dead-letter")}

@@ -84,6 +84,9 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
+        if self.feeds is None and self.demo and "feeds_file" not in self.settings.model_fields_set:
+            self.feeds = []  # a demo touches nothing but itself
+            self.say("demo: polling only the local demo feed (set NEWSMON_FEEDS_FILE to poll real feeds too)")
         if self.feeds is None:
             self.feeds = self._load_feeds()  # a bad feed list stops `up` before anything starts
         if self.demo and not self.settings.rules_file:

@@ -106,3 +106,34 @@ def index_counts(settings: Settings, client=None) -> dict[str, int | None]:
         else:
             counts[index] = None
     return counts
+
+
+def server_names(settings: Settings) -> tuple[str, str]:
+    """What the broker and the search server are, with versions: as recorded by the local `up` that
+    started them, else asked of the servers (Elasticsearch's node version; Kafka's protocol version)."""
+    from newsmon.localstack import read_endpoints
+
+    recorded = (read_endpoints(settings.data_dir) or {}).get("servers") or {}
+    kafka = recorded.get("kafka") if recorded.get("kafka", "").endswith(settings.kafka_bootstrap_servers or "?") else None
+    search = recorded.get("elasticsearch") if recorded.get("elasticsearch", "").endswith(settings.elasticsearch_url or "?") else None
+    if kafka is None:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status",
+                                     request_timeout_ms=5_000)
+            try:
+                version = ".".join(map(str, admin._client.check_version()))  # highest protocol both sides speak
+            finally:
+                admin.close()
+            kafka = f"Kafka (protocol {version}) at {settings.kafka_bootstrap_servers}"
+        except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
+            kafka = f"Kafka at {settings.kafka_bootstrap_servers}: unreachable ({exc})"
+    if search is None:
+        from sinks.elasticsearch import make_client
+
+        try:
+            nodes = make_client(settings, request_timeout=5).nodes.info(node_id="_local", metric="_none")["nodes"]
+            version = next(iter(nodes.values())).get("version", "?") if nodes else "?"
+            search = f"Elasticsearch {version} at {settings.elasticsearch_url}"
+        except Exception as exc:  # noqa: BLE001
+            search = f"Elasticsearch at {settings.elasticsearch_url}: unreachable ({exc})"
+    return kafka, search

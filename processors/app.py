@@ -6,6 +6,8 @@ import logging
 
 import faust
 
+from alerts import stream as alert_stream
+from newsmon.kafka import faust_credentials
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
 from processors import agents, transport
@@ -19,7 +21,7 @@ def app_id(settings: Settings) -> str:
 
 
 def create_app(settings: Settings) -> faust.App:
-    """A Faust app over the configured broker with the processor agent (and the alert agents, if configured).
+    """A Faust app over the configured broker with the processor agent and the alert agents (novelty, rules).
 
     Topics are not declared by Faust: `newsmon.topics.ensure_topics` creates them with the configured
     partition count before the worker starts (see `run_worker`).
@@ -34,6 +36,7 @@ def create_app(settings: Settings) -> faust.App:
         name,
         broker=[f"kafka://{host}" for host in hosts],
         broker_consumer=[f"{transport.SCHEME}://{host}" for host in hosts],
+        broker_credentials=faust_credentials(settings),  # SASL / TLS, as for the kafka-python clients
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=1.0,
@@ -51,13 +54,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     agents.register(app, settings)
-    if settings.rules_file:
-        try:
-            from alerts import stream as alert_stream
-        except ImportError as exc:
-            raise RuntimeError(f"rules_file is set ({settings.rules_file}) but the alert agents are not "
-                               f"available: {exc}") from exc
-        alert_stream.register(app, settings)
+    alert_stream.register(app, settings)  # novelty always; rules when a rules file is set
     return app
 
 

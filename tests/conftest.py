@@ -1,19 +1,23 @@
-"""Shared fixtures: the real local broker (Tansu) and search server (noida-db), seed texts."""
+"""Shared fixtures: the local broker and search server (Apache Kafka and Elasticsearch, or the lite
+stand-ins where Java or Maven is missing, or with NEWSMON_TEST_STACK=lite), seed texts."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from newsmon.localstack import LocalBroker, LocalSearch
+from newsmon.servers import choose, describe, make_broker, make_search, start_all
 from newsmon.settings import Settings
 from tests.receivers import Mailbox, Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-SEEDS_DIR = SHARED / "samples" / "seeds"
+SEEDS_DIR = REPO / "producers" / "seeds"  # the copy that ships with the package (the same three texts)
 POLNEAR_DIR = SHARED / "datasets" / "polnear"
+needs_polnear = pytest.mark.skipif(not (POLNEAR_DIR / "train").is_dir(),
+                                   reason=f"PolNeAR data not found at {POLNEAR_DIR} (a clone without ../shared)")
 
 
 @pytest.fixture(scope="session")
@@ -23,19 +27,37 @@ def seed_texts() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory) -> LocalBroker:
-    """A Tansu broker for the whole session (each test uses its own topic prefix)."""
-    b = LocalBroker(tmp_path_factory.mktemp("tansu")).start()
-    yield b
-    b.stop()
+def stack_kind() -> str:
+    """`apache` or `lite`: NEWSMON_TEST_STACK (default `auto`: apache wherever it can run)."""
+    return choose(os.environ.get("NEWSMON_TEST_STACK", "auto"), say=lambda line: print(line))
 
 
 @pytest.fixture(scope="session")
-def search(tmp_path_factory) -> LocalSearch:
-    """A noida-db Elasticsearch-API server for the whole session (each test uses its own index prefix)."""
-    s = LocalSearch(tmp_path_factory.mktemp("noida")).start()
-    yield s
-    s.stop()
+def servers(tmp_path_factory, stack_kind):
+    """The broker and the search server for the whole session, started side by side (each test uses its
+    own topic and index prefix)."""
+    root = tmp_path_factory.mktemp("servers")
+    broker, search = make_broker(stack_kind, root), make_search(stack_kind, root)
+    try:
+        start_all(broker, search)
+        print(f"\ntest servers: {describe(broker)}; {describe(search)}")
+        yield broker, search
+    finally:
+        broker.stop()
+        search.stop()
+        discard = getattr(search, "discard", None)
+        if discard:
+            discard()
+
+
+@pytest.fixture(scope="session")
+def broker(servers):
+    return servers[0]
+
+
+@pytest.fixture(scope="session")
+def search(servers):
+    return servers[1]
 
 
 @pytest.fixture

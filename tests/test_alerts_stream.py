@@ -89,9 +89,6 @@ def alert_settings(stack_settings, tmp_path):
     return settings
 
 
-# On the local Tansu broker a restarted Faust worker sometimes stalls in table recovery (about 1 run in 5
-# here; Apache Kafka could not be tried here): one rerun, with every assertion kept.
-@pytest.mark.flaky(reruns=1)
 def test_novel_statements_alert_repeats_become_sightings_across_a_restart(alert_settings):
     settings = alert_settings
     alerts, sightings, dead = Tail(settings, "alerts"), Tail(settings, "sightings"), Tail(settings, "dead-letter")

@@ -21,11 +21,12 @@ from processors.agents import Message, process_batch
 from processors.extraction import load_pipeline
 from sinks.consumer import run as run_sink
 from sinks.elasticsearch import ensure_templates, make_client
+from tests.conftest import POLNEAR_DIR, needs_polnear
 from tests.support import topic_records, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-POLNEAR_TEXT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "polnear" / "train" / "text"
+POLNEAR_TEXT = POLNEAR_DIR / "train" / "text"
 
 
 def doc_ids(client, index: str) -> list[str]:
@@ -120,6 +121,7 @@ def _polnear_raws(n: int) -> list[RawArticle]:
     return raws
 
 
+@needs_polnear
 def test_killing_the_processor_mid_stream_leaves_no_duplicates_and_no_gaps(pipeline):
     settings, procs = pipeline
     raws = _polnear_raws(24)

@@ -128,7 +128,19 @@ def test_create_app_adds_the_alert_agents_when_rules_are_set(stack_settings):
     ensure_topics(settings)
     app = create_app(settings)
     topics = {t for agent in app.agents.values() for t in agent.channel.topics}
-    assert {settings.topic("raw"), settings.topic("statements")} <= topics
+    assert {settings.topic("raw"), settings.topic("statements"), settings.topic("events")} <= topics
+
+
+@pytest.mark.integration
+def test_novelty_runs_without_rules(stack_settings):
+    ensure_topics(stack_settings)
+    app = create_app(stack_settings)  # no rules file: repeats are still recorded, nothing alerts
+    topics = {t for agent in app.agents.values() for t in agent.channel.topics}
+    assert settings_topics(stack_settings, "raw", "statements") == topics
+
+
+def settings_topics(settings, *streams: str) -> set[str]:
+    return {settings.topic(s) for s in streams}
 
 
 def test_oversized_output_becomes_a_bounded_dead_letter():

@@ -128,6 +128,11 @@ class ElasticsearchServer:
         self.proc = None
         self.pid_file.unlink(missing_ok=True)
 
+    def discard(self) -> None:
+        """Delete the instance's files (tests: a throw-away server), after `stop()`."""
+        if self.proc is None and self.home.resolve() != self.data_dir.resolve():
+            shutil.rmtree(self.home, ignore_errors=True)
+
     def kill(self) -> None:
         """SIGKILL the server's process group (fault tests): the data stays for the next `start`."""
         if self.proc is not None and self.proc.poll() is None:

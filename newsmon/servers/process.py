@@ -117,6 +117,8 @@ def free_port(preferred: int | None = None) -> int:
     """`preferred` when it is free on 127.0.0.1, else any free port."""
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket() as s:
+            # as servers do (the JVM sets it too): a port whose old connections linger in TIME_WAIT is free
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", candidate))
             except OSError:

@@ -65,7 +65,8 @@ def _dead(stage_topic: str, event: Any, exc: Exception) -> Output:
 
 def ensure_changelog(settings: Settings, name: str) -> None:
     """Create the novelty table's compacted changelog topic (the processor app does not declare topics)."""
-    admin = make_admin(settings, client_id="newsmon-admin", request_timeout_ms=10_000)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-admin",
+                             request_timeout_ms=10_000)
     try:
         if name not in set(admin.list_topics()):
             try:

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from alerts.rules import RuleError, RuleSet, load_rules
+from newsmon.clierrors import exit_on_config_errors
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -97,6 +98,7 @@ def try_rules(rules: Path = RULES_ARG,
 
 
 @app.command("list")
+@exit_on_config_errors
 def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (newest first)."),
                 query: str = typer.Option("*", "--query", "-q", help="Lucene filter, e.g. 'rule:\"Putin on Syria\"'.")
                 ) -> None:
@@ -123,6 +125,7 @@ def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (new
 
 
 @app.command()
+@exit_on_config_errors
 def notify(rules: Path = typer.Option(None, "--rules", exists=True, dir_okay=False,
                                       help="Rules file (destinations); default: NEWSMON_RULES_FILE."),
            loglevel: str = typer.Option("info", "--loglevel")) -> None:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import apprise
-from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError
 from pydantic import ValidationError
 from rich.console import Console
@@ -30,7 +29,7 @@ from rich.markup import escape
 from alerts.message import title
 from alerts.rules import RuleSet, load_rules
 from newsmon.records import Alert, DeadLetter, stable_id
-from newsmon.kafka import consumer_config
+from newsmon.kafka import consumer_config, make_consumer, make_producer
 from newsmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -199,10 +198,9 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, rules:
         if not settings.rules_file:
             raise ValueError("no rules file configured (NEWSMON_RULES_FILE): destinations are defined there")
         rules = load_rules(settings.rules_file)
-    consumer = KafkaConsumer(settings.topic("alerts"),
+    consumer = make_consumer(settings, settings.topic("alerts"),
                              **consumer_config(settings, group_id(settings), "newsmon-notify", max_poll_records=50))
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
-                             client_id="newsmon-notify-dlq")
+    producer = make_producer(settings, acks="all", client_id="newsmon-notify-dlq")
     ledger = Ledger.for_settings(settings)
 
     def keep_alive(seconds: float) -> bool:

@@ -14,12 +14,13 @@ import logging
 from typing import Any
 
 import faust
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, ValidationError
 
 from alerts.novelty import NoveltyDetector, Verdict
 from alerts.rules import RuleSet, load_rules
+from newsmon.kafka import make_admin
 from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement
 from newsmon.settings import Settings
 
@@ -65,8 +66,7 @@ def _dead(stage_topic: str, event: Any, exc: Exception) -> Output:
 
 def ensure_changelog(settings: Settings, name: str) -> None:
     """Create the novelty table's compacted changelog topic (the processor app does not declare topics)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-admin",
-                             request_timeout_ms=10_000)
+    admin = make_admin(settings, client_id="newsmon-admin", request_timeout_ms=10_000)
     try:
         if name not in set(admin.list_topics()):
             try:

@@ -161,9 +161,8 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
                      receiver: _Receiver) -> tuple[list[float], dict[str, list[float]]]:
     """Publish `raws` to the raw topic at `rate`/s; latency of each article's first alert at the receiver,
     and the time spent per hop."""
-    from kafka import KafkaProducer
-
     from alerts.notify import run as run_notifier
+    from newsmon.kafka import make_producer
     from newsmon.records import RawArticle
     from newsmon.stack import spawn_processor, stop_processor
     from newsmon.topics import ensure_topics
@@ -174,7 +173,7 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
                                 daemon=True)
     notifier.start()
     proc = spawn_processor(settings, "warning")
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0)
+    producer = make_producer(settings, acks="all", linger_ms=0)
     sent: dict[str, float] = {}
     try:
         warm = RawArticle(id="bench-warmup", feed="bench", url="http://bench.local/warmup",
@@ -201,11 +200,11 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
 
 def stage_times(settings, sent: dict[str, float], receiver: _Receiver) -> dict[str, list[float]]:
     """Per article, seconds spent in each hop, from the broker timestamps of its first record per topic."""
-    from kafka import KafkaConsumer
+    from newsmon.kafka import make_consumer
 
     def first_times(stream: str, url_of) -> dict[str, float]:
-        consumer = KafkaConsumer(settings.topic(stream), bootstrap_servers=settings.kafka_bootstrap_servers,
-                                 auto_offset_reset="earliest", consumer_timeout_ms=2000)
+        consumer = make_consumer(settings, settings.topic(stream), auto_offset_reset="earliest",
+                                 consumer_timeout_ms=2000)
         out: dict[str, float] = {}
         for rec in consumer:
             out.setdefault(url_of(json.loads(rec.value)), rec.timestamp / 1000)

@@ -57,8 +57,7 @@ def _count(client, index: str) -> int:
 def pipeline_rate(settings, raws: list, timeout_s: float) -> tuple[float, float | None]:
     """(articles/s from the first raw record sent until the last article is indexed, worker already warm;
     CPU seconds the worker process used meanwhile)."""
-    from kafka import KafkaProducer
-
+    from newsmon.kafka import make_producer
     from newsmon.records import RawArticle
     from newsmon.stack import spawn_processor, stop_processor
     from newsmon.topics import ensure_topics
@@ -73,7 +72,7 @@ def pipeline_rate(settings, raws: list, timeout_s: float) -> tuple[float, float 
     sink = threading.Thread(target=run_sink, args=(settings, stop), daemon=True)
     sink.start()
     proc = spawn_processor(settings, os.environ.get("NEWSMON_BENCH_LOGLEVEL", "warning"))
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    producer = make_producer(settings, acks="all", linger_ms=5)
     try:
         warm = RawArticle(id="bench-warmup", feed="bench", url="http://bench.local/warmup", title="Warm-up",
                           content="Vladimir Putin spoke with Hassan Rouhani about Syria.")

@@ -11,6 +11,7 @@ import typer
 
 from alerts.cli import app as alerts_app
 from bench.cli import app as bench_app
+from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
 from newsmon.settings import Settings, get_settings
 from processors.extraction.cli import extract
@@ -50,6 +51,7 @@ def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settin
 
 
 @app.command()
+@exit_on_config_errors
 def init() -> None:
     """Create the topics (configured partition count) and the index templates, then exit (idempotent)."""
     from newsmon.topics import ensure_topics
@@ -62,6 +64,7 @@ def init() -> None:
 
 
 @app.command()
+@exit_on_config_errors
 def process(loglevel: str = LOGLEVEL) -> None:
     """Run a processor worker (Faust): raw -> articles, statements, events (+ alert agents when rules are set)."""
     from processors.app import run_worker
@@ -71,6 +74,7 @@ def process(loglevel: str = LOGLEVEL) -> None:
 
 
 @app.command()
+@exit_on_config_errors
 def sink(loglevel: str = LOGLEVEL) -> None:
     """Run the sink: articles, statements, events, alerts, sightings -> Elasticsearch, until Ctrl-C."""
     from sinks.consumer import run
@@ -128,6 +132,7 @@ def _get(doc: dict, paths: str):
 
 
 @app.command()
+@exit_on_config_errors
 def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.name:\"Vladimir Putin\" AND about:SY'."),
            kind: str = typer.Option("statements", "--kind", "-k", help="statements, articles, events, alerts or dead-letters."),
            size: int = typer.Option(20, "--size", "-n", help="Number of results (newest first).")) -> None:
@@ -161,6 +166,7 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
 
 
 @app.command()
+@exit_on_config_errors
 def status() -> None:
     """Show consumer-group lag per topic and document counts per index."""
     from rich.console import Console
@@ -198,6 +204,7 @@ def status() -> None:
 
 
 @app.command()
+@exit_on_config_errors
 def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a local feed of the three seed articles."),
        stack: str = typer.Option("auto", "--stack", help="Local servers when no endpoints are set: apache (Apache "
                                  "Kafka + Elasticsearch, needs Java 17+ and Maven), lite (pip-installed stand-ins), "

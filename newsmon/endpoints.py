@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+
+from pydantic import SecretStr
+
 from newsmon.localstack import read_endpoints
 from newsmon.settings import Settings
 
@@ -34,10 +37,18 @@ def resolve(settings: Settings, need: tuple[str, ...] = ("kafka", "elasticsearch
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment variables that rebuild `settings` in a child process (`NEWSMON_<FIELD>`)."""
+    """Environment variables that rebuild `settings` in a child process (`NEWSMON_<FIELD>`).
+
+    Secrets (`SecretStr`, masked in every dump and log) are passed with their real value, in the
+    environment only (never on a command line); a password read from `KAFKA_SASL_PASSWORD_FILE` is
+    not copied at all: the child gets the file's path and reads it itself.
+    """
     env: dict[str, str] = {}
     for name, value in settings.model_dump(mode="json").items():
         if value is None:
             continue
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):
+            value = secret.get_secret_value()
         env[f"NEWSMON_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env

@@ -10,10 +10,22 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from typing import Literal
+
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+SSL_PROTOCOLS = ("SSL", "SASL_SSL")
+
+
+def _env(name: str) -> AliasChoices:
+    """`NAME` or `NEWSMON_NAME`, the plain one first (the style of `KAFKA_BOOTSTRAP_SERVERS`)."""
+    return AliasChoices(name, f"NEWSMON_{name}")
 
 
 def default_data_dir() -> Path:
@@ -33,6 +45,18 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(
         None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "NEWSMON_KAFKA_BOOTSTRAP_SERVERS")
     )
+    # --- Kafka security (newsmon/kafka.py turns these into each client family's options) ---
+    kafka_security_protocol: KafkaSecurityProtocol = Field("PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL"))
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field("PLAIN", validation_alias=_env("KAFKA_SASL_MECHANISM"))
+    kafka_sasl_username: str | None = Field(None, validation_alias=_env("KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: SecretStr | None = Field(None, validation_alias=_env("KAFKA_SASL_PASSWORD"))
+    # a file holding the password (Docker/Kubernetes secrets: /run/secrets/...); read at start, never copied
+    kafka_sasl_password_file: Path | None = Field(None, validation_alias=_env("KAFKA_SASL_PASSWORD_FILE"))
+    kafka_ssl_cafile: Path | None = Field(None, validation_alias=_env("KAFKA_SSL_CAFILE"))
+    kafka_ssl_certfile: Path | None = Field(None, validation_alias=_env("KAFKA_SSL_CERTFILE"))
+    kafka_ssl_keyfile: Path | None = Field(None, validation_alias=_env("KAFKA_SSL_KEYFILE"))
+    _password_from_file: SecretStr | None = PrivateAttr(None)
+
     elasticsearch_url: str | None = Field(
         None, validation_alias=AliasChoices("ELASTICSEARCH_URL", "NEWSMON_ELASTICSEARCH_URL")
     )
@@ -89,6 +113,54 @@ class Settings(BaseSettings):
     novelty_window_days: float = 7.0
     novelty_threshold: float = 0.8
 
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value):
+        """`sasl_ssl`, `scram-sha-512`: accepted as written in the upper-case spelling of the Kafka docs."""
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _kafka_security_fits(self) -> "Settings":
+        """Refuse combinations that would connect differently than configured (a clear message each)."""
+        protocol = self.kafka_security_protocol
+        if self.kafka_sasl_password is not None and self.kafka_sasl_password_file is not None:
+            raise ValueError("set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both")
+        if self.kafka_sasl_password_file is not None:
+            try:
+                text = self.kafka_sasl_password_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"KAFKA_SASL_PASSWORD_FILE {self.kafka_sasl_password_file}: cannot be read "
+                                 f"({exc.strerror or exc})") from None
+            self._password_from_file = SecretStr(text.rstrip("\r\n"))
+        password = self.kafka_sasl_secret
+        if protocol in SASL_PROTOCOLS:
+            missing = [name for name, value in (("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                                                ("KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE)",
+                                                 password and password.get_secret_value()))
+                       if not value]
+            if missing:
+                raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)}")
+        elif self.kafka_sasl_username or password is not None:
+            raise ValueError(f"SASL credentials are set but KAFKA_SECURITY_PROTOCOL={protocol}: "
+                             "use SASL_PLAINTEXT or SASL_SSL (else they would not be used)")
+        tls_files = {"KAFKA_SSL_CAFILE": self.kafka_ssl_cafile, "KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+                     "KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile}
+        if protocol not in SSL_PROTOCOLS and any(tls_files.values()):
+            named = ", ".join(name for name, value in tls_files.items() if value)
+            raise ValueError(f"{named} set but KAFKA_SECURITY_PROTOCOL={protocol}: use SSL or SASL_SSL "
+                             "(else the connection would not use TLS)")
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("KAFKA_SSL_KEYFILE needs KAFKA_SSL_CERTFILE (the client certificate)")
+        for name, value in tls_files.items():
+            if value is not None and not value.is_file():
+                raise ValueError(f"{name} {value}: no such file")
+        return self
+
+    @property
+    def kafka_sasl_secret(self) -> SecretStr | None:
+        """The SASL password: `KAFKA_SASL_PASSWORD`, else the content of `KAFKA_SASL_PASSWORD_FILE`."""
+        return self.kafka_sasl_password if self.kafka_sasl_password is not None else self._password_from_file
+
     def topic(self, name: str) -> str:
         """Full topic name for a short one (`raw`, `articles`, `statements`, `events`, `alerts`, `dead-letter`)."""
         return f"{self.topic_prefix}.{name}"
@@ -100,6 +172,16 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
         return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls), file_secret_settings)
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line per problem of a `ValidationError` of `Settings`, without the input values (no secrets)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where.upper()}: {message}" if where else message)
+    return "invalid configuration: " + "; ".join(lines)
 
 
 @lru_cache

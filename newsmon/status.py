@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
+from newsmon.kafka import make_admin, make_consumer
 from newsmon.settings import Settings
 from newsmon.topics import topic_names
 
@@ -33,9 +34,8 @@ def topic_lag(settings: Settings) -> list[Lag]:
     yet and then fails with `KeyError` (seen on Apache Kafka when one consumer was asked group by group).
     A partition still without an end offset counts as caught up (end = committed).
     """
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status",
-                             request_timeout_ms=10_000)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status")
+    admin = make_admin(settings, client_id="newsmon-status", request_timeout_ms=10_000)
+    consumer = make_consumer(settings, client_id="newsmon-status")
     try:
         ours = set(topic_names(settings))
         groups = sorted(g["group_id"] for g in admin.list_groups())
@@ -80,7 +80,7 @@ def _end_offsets(consumer: KafkaConsumer, topics: set[str],
 def topic_sizes(settings: Settings) -> dict[str, int]:
     """Sum of the partitions' end offsets of each topic (records ever written, on Apache Kafka; the Tansu
     stand-in reports the last batch's base offset + 1, which undercounts batched writes)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status")
+    consumer = make_consumer(settings, client_id="newsmon-status")
     try:
         sizes = {}
         for topic in topic_names(settings):
@@ -118,8 +118,7 @@ def server_names(settings: Settings) -> tuple[str, str]:
     search = recorded.get("elasticsearch") if recorded.get("elasticsearch", "").endswith(settings.elasticsearch_url or "?") else None
     if kafka is None:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-status",
-                                     request_timeout_ms=5_000)
+            admin = make_admin(settings, client_id="newsmon-status", request_timeout_ms=5_000)
             try:
                 version = ".".join(map(str, admin._client.check_version()))  # highest protocol both sides speak
             finally:

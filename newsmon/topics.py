@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from newsmon.kafka import make_admin
 from newsmon.settings import Settings
 
 STREAMS = ("raw", "articles", "statements", "events", "alerts", "sightings", "dead-letter")
@@ -22,10 +23,9 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="newsmon-admin",
-                                     request_timeout_ms=10_000)
+            admin = make_admin(settings, client_id="newsmon-admin", request_timeout_ms=10_000)
             break
-        except KafkaError:
+        except KafkaError:  # not up yet; refused credentials raise KafkaAuthError at once (no retry)
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

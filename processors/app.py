@@ -7,6 +7,7 @@ import logging
 import faust
 
 from alerts import stream as alert_stream
+from newsmon.kafka import faust_credentials
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
 from processors import agents, transport
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> faust.App:
         name,
         broker=[f"kafka://{host}" for host in hosts],
         broker_consumer=[f"{transport.SCHEME}://{host}" for host in hosts],
+        broker_credentials=faust_credentials(settings),  # SASL / TLS, as for the kafka-python clients
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=1.0,

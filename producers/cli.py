@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
 from newsmon.settings import Settings, get_settings
 from newsmon.topics import ensure_topics
@@ -18,6 +19,7 @@ from producers.config import FeedConfigError, load_feeds
 from producers.poller import poll_once, run
 
 
+@exit_on_config_errors
 def produce(
     feeds: Optional[Path] = typer.Option(None, "--feeds",
                                help="Feed list (YAML); default: NEWSMON_FEEDS_FILE or producers/feeds.yaml."),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from newsmon import kafka as clients
 from newsmon.records import DeadLetter, RawArticle
 from newsmon.settings import Settings
 
@@ -32,7 +33,6 @@ def kafka_reason(exc: BaseException) -> str:
 def make_producer(settings: Settings, **overrides) -> KafkaProducer:
     """A KafkaProducer that waits for all in-sync replicas, retries, and is idempotent (no duplicates on retry)."""
     config = dict(
-        bootstrap_servers=settings.kafka_bootstrap_servers or "127.0.0.1:9092",
         client_id="newsmon-producer",
         acks="all",
         retries=5,
@@ -46,7 +46,7 @@ def make_producer(settings: Settings, **overrides) -> KafkaProducer:
     if "bootstrap_timeout_ms" in KafkaProducer.DEFAULT_CONFIG:
         config["bootstrap_timeout_ms"] = 10_000  # a broker that is down is reported within 10s
     config.update(overrides)
-    return KafkaProducer(**config)
+    return clients.make_producer(settings, **config)
 
 
 class Publisher:

@@ -17,6 +17,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError
 
+from newsmon import kafka as clients
 from newsmon.kafka import consumer_config
 from newsmon.records import DeadLetter
 from newsmon.settings import Settings
@@ -34,8 +35,8 @@ def group_id(settings: Settings) -> str:
 
 def make_consumer(settings: Settings, group: str | None = None, **options: Any) -> KafkaConsumer:
     """A manually-committing consumer over the sink topics, tuned to rejoin within seconds."""
-    consumer = KafkaConsumer(**consumer_config(settings, group or group_id(settings), "newsmon-sink",
-                                               max_poll_records=settings.sink_batch_size, **options))
+    consumer = clients.make_consumer(settings, **consumer_config(settings, group or group_id(settings), "newsmon-sink",
+                                                                 max_poll_records=settings.sink_batch_size, **options))
     consumer.subscribe([settings.topic(s) for s in SINK_STREAMS])
     return consumer
 
@@ -67,8 +68,7 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_e
     client = make_client(settings)
     _wait_for_templates(settings, client, stop_event)
     consumer = make_consumer(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all",
-                             client_id="newsmon-sink-dlq")
+    producer = clients.make_producer(settings, acks="all", client_id="newsmon-sink-dlq")
     stats = SinkStats()
     last_record = time.monotonic()
     log.info("sink: consuming %s into %s", ", ".join(settings.topic(s) for s in SINK_STREAMS),

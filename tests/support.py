@@ -6,8 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from kafka import KafkaConsumer
-
+from newsmon.kafka import make_consumer
 from newsmon.settings import Settings
 
 T = TypeVar("T")
@@ -26,8 +25,7 @@ def wait_for(predicate: Callable[[], T], timeout: float = 120.0, step: float = 0
 
 def topic_records(settings: Settings, stream: str, idle_ms: int = 3000) -> list:
     """Every record of the stream's topic, read from the beginning without a consumer group."""
-    consumer = KafkaConsumer(settings.topic(stream), bootstrap_servers=settings.kafka_bootstrap_servers,
-                             auto_offset_reset="earliest", consumer_timeout_ms=idle_ms)
+    consumer = make_consumer(settings, settings.topic(stream), auto_offset_reset="earliest", consumer_timeout_ms=idle_ms)
     try:
         return list(consumer)
     finally:

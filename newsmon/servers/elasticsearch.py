@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from newsmon.servers.process import ServerError, end_survivor, free_port, spawn, terminate, wait_until
+from newsmon.servers.process import ManagedServer, ServerError, end_survivor, free_port, spawn
 from newsmon.servers.runtime import ELASTICSEARCH_VERSION, elasticsearch_java, resolve_elasticsearch
 
 ES_USER = "newsmon-es"
@@ -59,7 +59,7 @@ def _chown_tree(root: Path, uid: int, gid: int) -> None:
 
 
 @dataclass
-class ElasticsearchServer:
+class ElasticsearchServer(ManagedServer):
     """Elasticsearch on 127.0.0.1; `data_dir` names the instance (its files are kept across restarts)."""
 
     data_dir: Path
@@ -82,9 +82,6 @@ class ElasticsearchServer:
     @property
     def pid_file(self) -> Path:
         return self.home / "elasticsearch.pid"
-
-    def start(self, timeout: float = 180.0) -> "ElasticsearchServer":
-        return self.launch().wait_ready(timeout)
 
     def launch(self) -> "ElasticsearchServer":
         """Spawn the server; call from the thread that owns it (the parent-death signal follows it)."""
@@ -111,33 +108,22 @@ class ElasticsearchServer:
             user = ES_USER
         env = {"PATH": "/usr/bin:/bin", "ES_JAVA_HOME": str(java.home), "ES_PATH_CONF": str(conf),
                "ES_TMPDIR": str(home / "tmp"), "HOME": str(home), "LANG": "C.UTF-8"}
-        log = home / "elasticsearch.out"
-        self.proc = spawn([str(dist / "bin" / "elasticsearch")], log=log, env=env, user=user, cwd=home,
+        self.proc = spawn([str(dist / "bin" / "elasticsearch")], log=self.log_path, env=env, user=user, cwd=home,
                           pid_file=self.pid_file)
         return self
 
-    def wait_ready(self, timeout: float = 180.0) -> "ElasticsearchServer":
-        assert self.proc is not None, "launch() first"
-        wait_until(self._healthy, proc=self.proc, name=f"Elasticsearch {ELASTICSEARCH_VERSION}",
-                   log=self.home / "elasticsearch.out", timeout=timeout)
-        self.ready_after_s = time.monotonic() - self._started
-        return self
+    @property
+    def label(self) -> str:
+        return f"Elasticsearch {ELASTICSEARCH_VERSION}"
 
-    def stop(self) -> None:
-        terminate(self.proc, timeout=60)
-        self.proc = None
-        self.pid_file.unlink(missing_ok=True)
+    @property
+    def log_path(self) -> Path:
+        return self.home / "elasticsearch.out"
 
     def discard(self) -> None:
         """Delete the instance's files (tests: a throw-away server), after `stop()`."""
         if self.proc is None and self.home.resolve() != self.data_dir.resolve():
             shutil.rmtree(self.home, ignore_errors=True)
-
-    def kill(self) -> None:
-        """SIGKILL the server's process group (fault tests): the data stays for the next `start`."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
 
     def _config(self, dist: Path, home: Path, transport: int) -> Path:
         conf = home / "config"
@@ -163,7 +149,7 @@ class ElasticsearchServer:
         (conf / "jvm.options.d" / "newsmon.options").write_text("\n".join(HEAP.split()) + "\n")
         return conf
 
-    def _healthy(self) -> bool:
+    def _ready(self) -> bool:
         r = httpx.get(f"{self.url}/_cluster/health", params={"wait_for_status": "yellow", "timeout": "1s"},
                       timeout=5.0)
         return r.status_code == 200

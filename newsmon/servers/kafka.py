@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsmon.servers.process import ServerError, end_survivor, free_port, spawn, terminate, wait_until
+from newsmon.servers.process import ManagedServer, ServerError, end_survivor, free_port, spawn
 from newsmon.servers.runtime import KAFKA_VERSION, kafka_java, resolve_kafka
 
 HEAP = "-Xms256m -Xmx512m"
 
 
 @dataclass
-class KafkaServer:
+class KafkaServer(ManagedServer):
     """Apache Kafka on 127.0.0.1 with its log under `data_dir` (kept across restarts)."""
 
     data_dir: Path
@@ -47,9 +47,6 @@ class KafkaServer:
     def pid_file(self) -> Path:
         return self.data_dir / "kafka.pid"
 
-    def start(self, timeout: float = 120.0) -> "KafkaServer":
-        return self.launch().wait_ready(timeout)
-
     def launch(self) -> "KafkaServer":
         """Spawn the broker (formatting its storage on first use); call from the thread that owns it, since
         the parent-death signal follows the spawning thread."""
@@ -62,7 +59,6 @@ class KafkaServer:
         state = self._state()
         props = self._write_properties(state)
         classpath = str(home / "libs" / "*")
-        log = self.data_dir / "kafka.log"
         if not (self.data_dir / "log" / "meta.properties").exists():
             fmt = subprocess.run([str(java.binary), "-cp", classpath, "kafka.tools.StorageTool", "format",
                                   "--standalone", "-t", state["cluster_id"], "-c", str(props), "--ignore-formatted"],
@@ -74,26 +70,16 @@ class KafkaServer:
                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
                "-cp", classpath, "kafka.Kafka", str(props)]
-        self.proc = spawn(cmd, log=log, env=env, pid_file=self.pid_file)
+        self.proc = spawn(cmd, log=self.log_path, env=env, pid_file=self.pid_file)
         return self
 
-    def wait_ready(self, timeout: float = 120.0) -> "KafkaServer":
-        assert self.proc is not None, "launch() first"
-        wait_until(self._answers, proc=self.proc, name=f"Apache Kafka {KAFKA_VERSION}",
-                   log=self.data_dir / "kafka.log", timeout=timeout)
-        self.ready_after_s = time.monotonic() - self._started
-        return self
+    @property
+    def label(self) -> str:
+        return f"Apache Kafka {KAFKA_VERSION}"
 
-    def stop(self) -> None:
-        terminate(self.proc, timeout=60)
-        self.proc = None
-        self.pid_file.unlink(missing_ok=True)
-
-    def kill(self) -> None:
-        """SIGKILL the broker (fault tests): its data stays on disk for the next `start`."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "kafka.log"
 
     # --- internals ---
 
@@ -149,7 +135,7 @@ class KafkaServer:
         path.chmod(0o600)  # may hold SASL passwords
         return path
 
-    def _answers(self) -> bool:
+    def _ready(self) -> bool:
         """Ready when a client gets cluster metadata with this broker in it (a plain connect first, so the
         client does not log refused connections while the JVM starts)."""
         import socket

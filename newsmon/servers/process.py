@@ -149,3 +149,44 @@ def tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text("utf-8", "replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+class ManagedServer:
+    """The life cycle the real servers share: `launch()` (subclass), wait until ready, stop, kill.
+
+    A subclass (a dataclass) provides `proc`, `ready_after_s`, `_started`, `label`, `pid_file`, `log_path`
+    and `_ready()`, the probe that says the server answers.
+    """
+
+    proc: subprocess.Popen | None
+    ready_after_s: float | None
+    _started: float
+    label: str
+    pid_file: Path
+    log_path: Path
+
+    def launch(self):  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _ready(self) -> bool:  # pragma: no cover
+        raise NotImplementedError
+
+    def start(self, timeout: float = 180.0):
+        return self.launch().wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 180.0):
+        assert self.proc is not None, "launch() first"
+        wait_until(self._ready, proc=self.proc, name=self.label, log=self.log_path, timeout=timeout)
+        self.ready_after_s = time.monotonic() - self._started
+        return self
+
+    def stop(self) -> None:
+        terminate(self.proc, timeout=60)
+        self.proc = None
+        self.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the server's process group (fault tests): its data stays on disk for the next `start`."""
+        if self.proc is not None and self.proc.poll() is None:
+            _signal_group(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()

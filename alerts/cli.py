@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from alerts.rules import RuleError, RuleSet, load_rules
+from newsmon.alerts.rules import RuleError, RuleSet, load_rules
 from newsmon.clierrors import exit_on_config_errors
 
 app = typer.Typer(no_args_is_help=True)
@@ -56,12 +56,12 @@ def try_rules(rules: Path = RULES_ARG,
                                              "e.g. 2016-12-25); used by date rules and the novelty window.")
               ) -> None:
     """Run extraction, novelty and the rules over text files offline; print each firing with its rule."""
-    from alerts.novelty import NoveltyDetector
-    from alerts.stream import record_outputs, statement_outputs
+    from newsmon.alerts.novelty import NoveltyDetector
+    from newsmon.alerts.stream import record_outputs, statement_outputs
     from newsmon.records import Alert, RawArticle, stable_id
     from newsmon.settings import get_settings
-    from processors.agents import extract_articles, statement_key
-    from processors.extraction import load_pipeline
+    from newsmon.processors.agents import extract_articles, statement_key
+    from newsmon.processors.extraction import load_pipeline
 
     ruleset = _load(rules)
     when = _published(published)
@@ -105,7 +105,7 @@ def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (new
     """Recent alerts from the alerts index."""
     from newsmon.endpoints import NoStackError, resolve
     from newsmon.settings import get_settings
-    from sinks.search import search
+    from newsmon.sinks.search import search
 
     try:
         settings = resolve(get_settings(), ("elasticsearch",))
@@ -132,7 +132,7 @@ def notify(rules: Path = typer.Option(None, "--rules", exists=True, dir_okay=Fal
     """Run the notifier stage alone: deliver alerts from the alerts topic until Ctrl-C."""
     import logging
 
-    from alerts.notify import run
+    from newsmon.alerts.notify import run
     from newsmon.endpoints import NoStackError, resolve
     from newsmon.settings import get_settings
 

@@ -26,8 +26,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from alerts.message import title
-from alerts.rules import RuleSet, load_rules
+from newsmon.alerts.message import title
+from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.records import Alert, DeadLetter, stable_id
 from newsmon.kafka import consumer_config, make_consumer, make_producer
 from newsmon.settings import Settings

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from datasketch import MinHash
 
-from alerts.query import analyze
+from newsmon.alerts.query import analyze
 from newsmon.settings import Settings
 
 __all__ = ["Verdict", "NoveltyDetector", "shingles"]

@@ -42,12 +42,12 @@ from luqum import tree
 from luqum.exceptions import ParseError
 from luqum.parser import parser
 
-from newsmon.settings import PACKAGE_ROOT
+from newsmon.settings import package_dir
 
 __all__ = ["QueryError", "FieldInfo", "Doc", "Query", "compile_query", "fields_for", "analyze", "KINDS"]
 
 KINDS = ("statements", "events", "articles")
-TEMPLATES_DIR = PACKAGE_ROOT / "sinks" / "templates"
+TEMPLATES_DIR = package_dir("newsmon.sinks") / "templates"
 NUMERIC = {"integer", "long", "short", "byte", "float", "double", "half_float", "scaled_float", "unsigned_long"}
 KEYWORD = {"keyword", "constant_keyword", "wildcard"}
 

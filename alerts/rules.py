@@ -29,8 +29,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
-from alerts.message import make_alert
-from alerts.query import KINDS, Doc, Query, QueryError, compile_query, fields_for
+from newsmon.alerts.message import make_alert
+from newsmon.alerts.query import KINDS, Doc, Query, QueryError, compile_query, fields_for
 from newsmon.records import Alert
 
 __all__ = ["Rule", "RuleSet", "RuleError", "load_rules", "parse_rules"]

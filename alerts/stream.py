@@ -18,8 +18,8 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, ValidationError
 
-from alerts.novelty import NoveltyDetector, Verdict
-from alerts.rules import RuleSet, load_rules
+from newsmon.alerts.novelty import NoveltyDetector, Verdict
+from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.kafka import make_admin
 from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement
 from newsmon.settings import Settings

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import typer
 
-from bench.pipeline import DEFAULT_CORPUS, load_raws
+from newsmon.bench.pipeline import DEFAULT_CORPUS, load_raws
 
 SPEAKERS = ["Vladimir Putin", "Hassan Rouhani", "Sergei Lavrov", "Mohammad Javad Zarif", "Bashar al-Assad",
             "Recep Tayyip Erdogan", "Donald Trump", "Barack Obama", "John Kerry", "Angela Merkel",
@@ -58,8 +58,8 @@ def generate_rules(n: int, vocabulary: list[str], seed: int = 1) -> str:
 
 def rule_cost(nlp, raws: list, n_rules: int) -> dict:
     """Extraction time per statement vs matching every statement against `n_rules` rules."""
-    from alerts.rules import parse_rules
-    from processors.agents import extract_articles
+    from newsmon.alerts.rules import parse_rules
+    from newsmon.processors.agents import extract_articles
 
     start = time.perf_counter()
     extracted = extract_articles(nlp, raws)
@@ -136,11 +136,11 @@ def _sentences(raws: list, n: int) -> list[str]:
 
 def in_process_latency(settings, nlp, ruleset, raws: list, receiver: _Receiver) -> list[float]:
     """The same work without the broker: extraction, novelty, rules, delivery, one article at a time."""
-    from alerts.notify import deliver
-    from alerts.novelty import NoveltyDetector
-    from alerts.stream import statement_outputs
+    from newsmon.alerts.notify import deliver
+    from newsmon.alerts.novelty import NoveltyDetector
+    from newsmon.alerts.stream import statement_outputs
     from newsmon.records import Alert
-    from processors.agents import extract_articles, statement_key
+    from newsmon.processors.agents import extract_articles, statement_key
 
     detector, state, out = NoveltyDetector.from_settings(settings), {}, []
     for raw in raws:
@@ -161,7 +161,7 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
                      receiver: _Receiver) -> tuple[list[float], dict[str, list[float]]]:
     """Publish `raws` to the raw topic at `rate`/s; latency of each article's first alert at the receiver,
     and the time spent per hop."""
-    from alerts.notify import run as run_notifier
+    from newsmon.alerts.notify import run as run_notifier
     from newsmon.kafka import make_producer
     from newsmon.records import RawArticle
     from newsmon.stack import spawn_processor, stop_processor
@@ -248,11 +248,11 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
     import logging
     import uuid
 
-    from alerts.rules import parse_rules
+    from newsmon.alerts.rules import parse_rules
     from newsmon.localstack import LocalBroker
     from newsmon.settings import get_settings
-    from processors.agents import extract_articles
-    from processors.extraction import load_pipeline
+    from newsmon.processors.agents import extract_articles
+    from newsmon.processors.extraction import load_pipeline
 
     logging.basicConfig(level=logging.WARNING)
     settings = get_settings()

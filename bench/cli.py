@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from bench import pipeline
+from newsmon.bench import pipeline
 
 app = typer.Typer(no_args_is_help=True)
 
 # Mounted as they land: app.command("pipeline")(bench.pipeline.command), "extract", "alerts".
 app.command("pipeline")(pipeline.command)
-app.command("extract")(__import__("bench.extract", fromlist=["command"]).command)
-app.command("alerts")(__import__("bench.alerts", fromlist=["command"]).command)
+app.command("extract")(__import__("newsmon.bench.extract", fromlist=["command"]).command)
+app.command("alerts")(__import__("newsmon.bench.alerts", fromlist=["command"]).command)

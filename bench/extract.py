@@ -30,7 +30,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
             batch_size: int = typer.Option(16, help="spaCy batch size."),
             repeat: int = typer.Option(2, min=1, help="Runs per measurement; the fastest counts.")) -> None:
     """Articles/s: gated vs full pipeline on a mixed stream; newsmon vs plain nlp.pipe on relevant articles."""
-    from processors.extraction import NEWSMON_PIPES, extract_texts, load_pipeline
+    from newsmon.processors.extraction import NEWSMON_PIPES, extract_texts, load_pipeline
 
     files = sorted(corpus.glob("*.txt"))
     if limit and limit < len(files):

@@ -61,8 +61,8 @@ def pipeline_rate(settings, raws: list, timeout_s: float) -> tuple[float, float 
     from newsmon.records import RawArticle
     from newsmon.stack import spawn_processor, stop_processor
     from newsmon.topics import ensure_topics
-    from sinks.consumer import run as run_sink
-    from sinks.elasticsearch import ensure_templates, make_client
+    from newsmon.sinks.consumer import run as run_sink
+    from newsmon.sinks.elasticsearch import ensure_templates, make_client
 
     ensure_topics(settings)
     client = make_client(settings)
@@ -117,7 +117,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
 
     from newsmon.localstack import LocalBroker, LocalSearch
     from newsmon.settings import get_settings
-    from processors.extraction import load_pipeline
+    from newsmon.processors.extraction import load_pipeline
 
     logging.basicConfig(level=logging.WARNING)
     settings = get_settings()

@@ -9,14 +9,14 @@ import threading
 
 import typer
 
-from alerts.cli import app as alerts_app
-from bench.cli import app as bench_app
+from newsmon.alerts.cli import app as alerts_app
+from newsmon.bench.cli import app as bench_app
 from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
 from newsmon.settings import Settings, get_settings
-from processors.extraction.cli import extract
-from processors.extraction.evaluate import eval_app
-from producers.cli import produce
+from newsmon.processors.extraction.cli import extract
+from newsmon.processors.extraction.evaluate import eval_app
+from newsmon.producers.cli import produce
 
 app = typer.Typer(help="newsmon: streaming news monitor (RSS -> Kafka -> spaCy/Faust -> Elasticsearch, alerts).",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -55,7 +55,7 @@ def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settin
 def init() -> None:
     """Create the topics (configured partition count) and the index templates, then exit (idempotent)."""
     from newsmon.topics import ensure_topics
-    from sinks.elasticsearch import ensure_templates
+    from newsmon.sinks.elasticsearch import ensure_templates
 
     settings = stack_settings()
     topics = ensure_topics(settings)
@@ -67,7 +67,7 @@ def init() -> None:
 @exit_on_config_errors
 def process(loglevel: str = LOGLEVEL) -> None:
     """Run a processor worker (Faust): raw -> articles, statements, events (+ alert agents when rules are set)."""
-    from processors.app import run_worker
+    from newsmon.processors.app import run_worker
 
     setup_logging(loglevel)
     run_worker(stack_settings(("kafka",)), loglevel=loglevel)
@@ -77,7 +77,7 @@ def process(loglevel: str = LOGLEVEL) -> None:
 @exit_on_config_errors
 def sink(loglevel: str = LOGLEVEL) -> None:
     """Run the sink: articles, statements, events, alerts, sightings -> Elasticsearch, until Ctrl-C."""
-    from sinks.consumer import run
+    from newsmon.sinks.consumer import run
 
     setup_logging(loglevel)
     settings = stack_settings()
@@ -140,7 +140,7 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
     from rich.console import Console
     from rich.table import Table
 
-    from sinks.search import search as run_search
+    from newsmon.sinks.search import search as run_search
 
     from elasticsearch import ApiError, TransportError
 
@@ -215,10 +215,10 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     With neither KAFKA_BOOTSTRAP_SERVERS nor ELASTICSEARCH_URL set, local servers are started (see
     --stack) and recorded in the data directory, so other commands find them.
     """
-    from alerts.rules import RuleError
+    from newsmon.alerts.rules import RuleError
     from newsmon.localstack import LocalStackError
     from newsmon.stack import Stack
-    from producers.config import FeedConfigError
+    from newsmon.producers.config import FeedConfigError
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt

@@ -6,6 +6,7 @@ Environment variables win over the file. Names without a prefix follow the usual
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,19 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationErro
 from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def package_dir(name: str) -> Path:
+    """The folder an installed `newsmon.*` package lives in, found without importing (running) it.
+
+    The stage folders sit at the top of the repository but install under `newsmon.` (a setuptools
+    package-dir mapping), so their files are found through the import system, never by a path
+    relative to this file: that holds in a checkout, an editable install and a wheel alike.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"package {name} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -86,7 +100,7 @@ class Settings(BaseSettings):
     replication_factor: int = 1
 
     # --- producer ---
-    feeds_file: Path = PACKAGE_ROOT / "producers" / "feeds.yaml"
+    feeds_file: Path = Field(default_factory=lambda: package_dir("newsmon.producers") / "feeds.yaml")
     http_timeout_s: float = 15.0
     max_response_bytes: int = 5_000_000
     max_redirects: int = 5

@@ -24,13 +24,13 @@ from newsmon.endpoints import settings_env
 from newsmon.localstack import ENDPOINTS_FILE, LocalStackError, clear_endpoints, read_endpoints, write_endpoints
 from newsmon.servers import choose, describe, make_broker, make_search, start_all
 from newsmon.servers.process import ServerError, die_with_parent
-from newsmon.settings import Settings
+from newsmon.settings import Settings, package_dir
 from newsmon.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE_S = 5.0  # before restarting a stage that died
-DEMO_RULES = Path(__file__).resolve().parent.parent / "alerts" / "rules.demo.yaml"
+DEMO_RULES = package_dir("newsmon.alerts") / "rules.demo.yaml"
 
 
 def spawn_processor(settings: Settings, loglevel: str = "info", **popen) -> subprocess.Popen:
@@ -93,21 +93,21 @@ class Stack:
             self.settings = self.settings.model_copy(update={"rules_file": DEMO_RULES})
             self.say(f"NEWSMON_RULES_FILE not set: demo rules from {DEMO_RULES} (alerts printed here)")
         if self.settings.rules_file:
-            from alerts.rules import load_rules
+            from newsmon.alerts.rules import load_rules
 
             load_rules(self.settings.rules_file)  # a bad rules file stops `up` before anything starts
         self._start_services()
-        from sinks.elasticsearch import ensure_templates
+        from newsmon.sinks.elasticsearch import ensure_templates
 
         ensure_topics(self.settings)
         ensure_templates(self.settings)
         self.start_processor()
-        from sinks.consumer import run as run_sink
+        from newsmon.sinks.consumer import run as run_sink
 
         self._thread("sink", run_sink, self.settings, self.stop_event)
         self._thread("producer", self._run_producer)
         if self.settings.rules_file:
-            from alerts.notify import run as run_notifier
+            from newsmon.alerts.notify import run as run_notifier
 
             self._thread("notifier", run_notifier, self.settings, self.stop_event)
         self.say("newsmon is running; Ctrl-C stops it. From another terminal: `newsmon status`, `newsmon search ...`")
@@ -157,7 +157,7 @@ class Stack:
     def _forget_seen(self, settings: Settings) -> None:
         """The lite broker keeps records in memory only: a new one has none of the items the producer
         remembers publishing, so the producer must forget them and publish again (ids are stable)."""
-        from producers.seen import DB_NAME
+        from newsmon.producers.seen import DB_NAME
 
         db = settings.data_dir / DB_NAME
         if db.exists():
@@ -170,11 +170,11 @@ class Stack:
         return self.processor
 
     def _run_producer(self) -> None:
-        from producers.poller import run as run_poller
+        from newsmon.producers.poller import run as run_poller
 
         feeds = list(self.feeds or [])
         if self.demo and self._demo_server is None:
-            from producers.demo import serve_demo
+            from newsmon.producers.demo import serve_demo
 
             self._demo_server = serve_demo()
             self.say(f"demo feed of the seed articles at {self._demo_server.feed_url}")
@@ -183,7 +183,7 @@ class Stack:
         run_poller(self.settings, feeds, self.stop_event)
 
     def _load_feeds(self) -> list:
-        from producers.config import load_feeds
+        from newsmon.producers.config import load_feeds
 
         return load_feeds(self.settings.feeds_file)
 

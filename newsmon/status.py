@@ -94,7 +94,7 @@ def topic_sizes(settings: Settings) -> dict[str, int]:
 
 def index_counts(settings: Settings, client=None) -> dict[str, int | None]:
     """Document count of each index (None when it does not exist)."""
-    from sinks.elasticsearch import INDICES, make_client
+    from newsmon.sinks.elasticsearch import INDICES, make_client
 
     client = client or make_client(settings)
     counts: dict[str, int | None] = {}
@@ -127,7 +127,7 @@ def server_names(settings: Settings) -> tuple[str, str]:
         except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
             kafka = f"Kafka at {settings.kafka_bootstrap_servers}: unreachable ({exc})"
     if search is None:
-        from sinks.elasticsearch import make_client
+        from newsmon.sinks.elasticsearch import make_client
 
         try:
             nodes = make_client(settings, request_timeout=5).nodes.info(node_id="_local", metric="_none")["nodes"]

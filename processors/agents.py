@@ -53,7 +53,7 @@ class Processed:
 
 def extract_articles(nlp, raws: list[RawArticle]) -> list[Extracted]:
     """Extraction for a batch (looked up at call time, so the agent always uses the extraction package's)."""
-    from processors import extraction
+    from newsmon.processors import extraction
 
     return extraction.extract_articles(nlp, raws)
 
@@ -144,7 +144,7 @@ class Extractor:
 
     def _run(self, messages: Sequence[Message]) -> Processed:
         if self._nlp is None:
-            from processors.extraction import load_pipeline
+            from newsmon.processors.extraction import load_pipeline
 
             self._nlp = load_pipeline(self.settings)
             log.info("processor: loaded spaCy pipeline %s", self._nlp.meta.get("name"))

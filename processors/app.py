@@ -6,11 +6,11 @@ import logging
 
 import faust
 
-from alerts import stream as alert_stream
+from newsmon.alerts import stream as alert_stream
 from newsmon.kafka import faust_credentials
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
-from processors import agents, transport
+from newsmon.processors import agents, transport
 
 log = logging.getLogger(__name__)
 

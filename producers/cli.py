@@ -15,8 +15,8 @@ from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
 from newsmon.settings import Settings, get_settings
 from newsmon.topics import ensure_topics
-from producers.config import FeedConfigError, load_feeds
-from producers.poller import poll_once, run
+from newsmon.producers.config import FeedConfigError, load_feeds
+from newsmon.producers.poller import poll_once, run
 
 
 @exit_on_config_errors
@@ -38,7 +38,7 @@ def produce(
         raise typer.Exit(2) from None
     server = None
     if demo:
-        from producers.demo import serve_demo
+        from newsmon.producers.demo import serve_demo
 
         server = serve_demo()
         feed_list.append(server.feed())

@@ -21,7 +21,7 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
-from producers.config import FeedConfig
+from newsmon.producers.config import FeedConfig
 
 log = logging.getLogger("newsmon.producers")
 

@@ -16,7 +16,7 @@ from courlan import normalize_url, scrub_url
 from lxml.etree import ParserError
 
 from newsmon.records import RawArticle, stable_id
-from producers.config import FeedConfig
+from newsmon.producers.config import FeedConfig
 
 log = logging.getLogger("newsmon.producers")
 

@@ -11,9 +11,9 @@ import trafilatura
 
 from newsmon.records import RawArticle
 from newsmon.settings import Settings
-from producers.config import FeedConfig
-from producers.fetch import FetchError, fetch
-from producers.normalize import FeedItem
+from newsmon.producers.config import FeedConfig
+from newsmon.producers.fetch import FetchError, fetch
+from newsmon.producers.normalize import FeedItem
 
 log = logging.getLogger("newsmon.producers")
 

@@ -20,12 +20,12 @@ from kafka.errors import KafkaError
 
 from newsmon.records import DeadLetter, RawArticle, stable_id
 from newsmon.settings import Settings
-from producers.config import FeedConfig
-from producers.fetch import FEED_ACCEPT, FetchError, fetch, make_client
-from producers.normalize import FeedItem, MalformedFeed, ParsedFeed, Rejected, parse_feed
-from producers.pages import with_page_text
-from producers.publish import Publisher, kafka_reason
-from producers.seen import SeenStore
+from newsmon.producers.config import FeedConfig
+from newsmon.producers.fetch import FEED_ACCEPT, FetchError, fetch, make_client
+from newsmon.producers.normalize import FeedItem, MalformedFeed, ParsedFeed, Rejected, parse_feed
+from newsmon.producers.pages import with_page_text
+from newsmon.producers.publish import Publisher, kafka_reason
+from newsmon.producers.seen import SeenStore
 
 log = logging.getLogger("newsmon.producers")
 

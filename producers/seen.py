@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from producers.fetch import Validators
+from newsmon.producers.fetch import Validators
 
 DB_NAME = "producer.sqlite"
 

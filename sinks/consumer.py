@@ -21,7 +21,7 @@ from newsmon import kafka as clients
 from newsmon.kafka import consumer_config
 from newsmon.records import DeadLetter
 from newsmon.settings import Settings
-from sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, make_client, record_actions
+from newsmon.sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, make_client, record_actions
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ CONFLICT_ROUNDS = 5  # immediate re-read/re-merge rounds after 409s, before back
 
 def template(name: str) -> dict[str, Any]:
     """The template body (`settings`, `mappings`) of one index, from `sinks/templates/<name>.json`."""
-    return json.loads(resources.files("sinks").joinpath("templates", f"{name}.json").read_text("utf-8"))
+    return json.loads(resources.files("newsmon.sinks").joinpath("templates", f"{name}.json").read_text("utf-8"))
 
 
 def make_client(settings: Settings, **options: Any) -> Elasticsearch:

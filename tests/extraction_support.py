@@ -11,6 +11,6 @@ SEED_PUBLISHED = {"000": date(2016, 3, 29), "001": date(2017, 1, 10), "002": dat
 @lru_cache(maxsize=1)
 def pipeline():
     """The extraction pipeline with default settings, loaded once for all extraction tests."""
-    from processors.extraction import load_pipeline
+    from newsmon.processors.extraction import load_pipeline
 
     return load_pipeline()

@@ -16,11 +16,11 @@ import pytest
 from newsmon.records import stable_id
 from newsmon.stack import spawn_processor, stop_processor
 from newsmon.topics import ensure_topics
-from producers.config import FeedConfig
-from producers.demo import page_html, rss_xml, seed_items
-from producers.poller import poll_once
-from sinks.consumer import run as run_sink
-from sinks.elasticsearch import ensure_templates, make_client
+from newsmon.producers.config import FeedConfig
+from newsmon.producers.demo import page_html, rss_xml, seed_items
+from newsmon.producers.poller import poll_once
+from newsmon.sinks.consumer import run as run_sink
+from newsmon.sinks.elasticsearch import ensure_templates, make_client
 from tests.support import topic_records, wait_for
 from tests.receivers import Receiver
 
@@ -67,7 +67,7 @@ def pipeline(stack_settings, tmp_path, httpserver, mailbox):
     ensure_topics(settings)
     ensure_templates(settings)
     stop = threading.Event()
-    from alerts.notify import run as run_notifier
+    from newsmon.alerts.notify import run as run_notifier
 
     threads = [threading.Thread(target=run_sink, args=(settings, stop), daemon=True),
                threading.Thread(target=run_notifier, args=(settings, stop), kwargs={"backoff_s": 0.5,

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from newsmon.records import Alert, Sighting, Speaker, Span, Statement, stable_id
 from newsmon.stack import spawn_processor, stop_processor
 from newsmon.topics import ensure_topics
-from processors.agents import statement_key
+from newsmon.processors.agents import statement_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from processors.extraction.dates import resolve_date
+from newsmon.processors.extraction.dates import resolve_date
 
 PUB = date(2017, 1, 10)  # a Tuesday
 

@@ -14,13 +14,13 @@ from kafka import KafkaProducer
 from newsmon.records import RawArticle, stable_id
 from newsmon.stack import spawn_processor, stop_processor
 from newsmon.topics import ensure_topics
-from producers.config import FeedConfig
-from producers.demo import page_html, rss_xml, seed_items
-from producers.poller import poll_once
-from processors.agents import Message, process_batch
-from processors.extraction import load_pipeline
-from sinks.consumer import run as run_sink
-from sinks.elasticsearch import ensure_templates, make_client
+from newsmon.producers.config import FeedConfig
+from newsmon.producers.demo import page_html, rss_xml, seed_items
+from newsmon.producers.poller import poll_once
+from newsmon.processors.agents import Message, process_batch
+from newsmon.processors.extraction import load_pipeline
+from newsmon.sinks.consumer import run as run_sink
+from newsmon.sinks.elasticsearch import ensure_templates, make_client
 from tests.conftest import POLNEAR_DIR, needs_polnear
 from tests.support import topic_records, wait_for
 

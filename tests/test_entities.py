@@ -7,8 +7,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from newsmon.records import RawArticle, stable_id
-from processors.extraction import extract_article, extract_articles, extract_texts
-from processors.extraction.gazetteer import load_actors
+from newsmon.processors.extraction import extract_article, extract_articles, extract_texts
+from newsmon.processors.extraction.gazetteer import load_actors
 from tests.extraction_support import pipeline
 
 
@@ -179,7 +179,7 @@ def test_role_descriptions_are_entities_of_the_role_holder():
 
 
 def test_lookup_names_resolve_only_what_ner_tagged():
-    from processors.extraction.places import place_index
+    from newsmon.processors.extraction.places import place_index
 
     index = place_index()
     assert (index.lookup("Fla.").name, index.lookup("Fla.").country) == ("Florida", "US")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from processors.extraction import extract_texts
-from processors.extraction.events import load_ontology
+from newsmon.processors.extraction import extract_texts
+from newsmon.processors.extraction.events import load_ontology
 from tests.extraction_support import pipeline
 
 PUB = date(2016, 12, 25)  # a Sunday

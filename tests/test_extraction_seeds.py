@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from newsmon.records import Extraction
-from processors.extraction import extract_texts
+from newsmon.processors.extraction import extract_texts
 from tests.conftest import SEEDS_DIR
 from tests.extraction_support import SEED_PUBLISHED, pipeline
 

@@ -266,7 +266,7 @@ def test_sasl_listener_is_advertised_and_demands_a_login(sasl_broker):
 
 @pytest.mark.integration
 def test_right_password_topics_publish_and_consume_over_sasl(secure, seed_texts):
-    from producers.publish import Publisher
+    from newsmon.producers.publish import Publisher
 
     from newsmon.topics import ensure_topics, topic_names
 
@@ -290,8 +290,8 @@ def test_faust_worker_over_sasl_turns_a_raw_article_into_an_article(secure, seed
     environment, never the password on its command line, and reaches the broker through Faust/aiokafka."""
     from newsmon.stack import spawn_processor, stop_processor
     from newsmon.topics import ensure_topics
-    from producers.publish import Publisher
-    from processors.app import create_app
+    from newsmon.producers.publish import Publisher
+    from newsmon.processors.app import create_app
 
     secret = tmp_path / "kafka_password"
     secret.write_text(PASSWORD + "\n")

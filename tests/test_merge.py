@@ -12,7 +12,7 @@ import pytest
 
 from newsmon.records import Sighting
 from newsmon.settings import Settings
-from sinks.elasticsearch import MERGE_OP, fold_merges, merge_statement, record_actions
+from newsmon.sinks.elasticsearch import MERGE_OP, fold_merges, merge_statement, record_actions
 
 
 def merge(doc=None, sources=(), upsert=None):

@@ -11,9 +11,9 @@ import time
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from alerts import notify
-from alerts.message import make_alert
-from alerts.rules import parse_rules
+from newsmon.alerts import notify
+from newsmon.alerts.message import make_alert
+from newsmon.alerts.rules import parse_rules
 from newsmon.records import DeadLetter
 from newsmon.topics import ensure_topics
 from tests.receivers import Mailbox, Receiver

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from alerts.novelty import NoveltyDetector, shingles
+from newsmon.alerts.novelty import NoveltyDetector, shingles
 
 T0 = datetime(2016, 12, 24, 21, 0, tzinfo=timezone.utc)
 PUTIN = ("Tehran and Moscow's consultation and cooperation, which has so far been in line with a constructive "

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from newsmon.cli import app
-from processors.extraction.evaluate import (Counts, GoldAttribution, Predicted, load_polnear, parse_ann,
+from newsmon.processors.extraction.evaluate import (Counts, GoldAttribution, Predicted, load_polnear, parse_ann,
                                             score_document)
 
 

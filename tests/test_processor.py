@@ -11,10 +11,10 @@ from kafka import KafkaConsumer, KafkaProducer
 from newsmon.records import Article, RawArticle, Span, Speaker, Statement
 from newsmon.stack import spawn_processor, stop_processor
 from newsmon.topics import ensure_topics
-from processors import agents
-from processors.agents import UNATTRIBUTED_KEY, Message, process_batch, records_out, statement_key
-from processors.app import create_app
-from processors.extraction import load_pipeline
+from newsmon.processors import agents
+from newsmon.processors.agents import UNATTRIBUTED_KEY, Message, process_batch, records_out, statement_key
+from newsmon.processors.app import create_app
+from newsmon.processors.extraction import load_pipeline
 
 
 @pytest.fixture(scope="module")

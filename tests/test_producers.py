@@ -14,15 +14,15 @@ from werkzeug import Response
 
 from newsmon.records import stable_id
 from newsmon.settings import Settings
-from producers.config import FeedConfig, FeedConfigError, load_feeds, parse_feeds
-from producers.demo import page_html, rss_xml, seed_items, serve_demo
-from producers.fetch import (FetchTimeout, HTTPStatusError, TooLarge, TooManyRedirects, Unreachable, Validators,
+from newsmon.producers.config import FeedConfig, FeedConfigError, load_feeds, parse_feeds
+from newsmon.producers.demo import page_html, rss_xml, seed_items, serve_demo
+from newsmon.producers.fetch import (FetchTimeout, HTTPStatusError, TooLarge, TooManyRedirects, Unreachable, Validators,
                              fetch, make_client)
 from newsmon.localstack import free_port as closed_port
-from producers.normalize import MalformedFeed, canonical_url, html_to_text, parse_feed
-from producers.pages import extract_main_text, with_page_text
-from producers.poller import backoff_s, human_s, next_wait_s
-from producers.seen import SeenStore
+from newsmon.producers.normalize import MalformedFeed, canonical_url, html_to_text, parse_feed
+from newsmon.producers.pages import extract_main_text, with_page_text
+from newsmon.producers.poller import backoff_s, human_s, next_wait_s
+from newsmon.producers.seen import SeenStore
 
 FEED = FeedConfig(name="test", url="http://127.0.0.1/feed.xml")
 

@@ -20,10 +20,10 @@ from newsmon.localstack import free_port
 from newsmon.records import DeadLetter, RawArticle
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
-from producers.config import FeedConfig
-from producers.demo import page_html, rss_xml, seed_items
-from producers.poller import Poller, poll_once, run
-from producers.publish import Publisher, make_producer
+from newsmon.producers.config import FeedConfig
+from newsmon.producers.demo import page_html, rss_xml, seed_items
+from newsmon.producers.poller import Poller, poll_once, run
+from newsmon.producers.publish import Publisher, make_producer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -204,7 +204,7 @@ def test_run_without_broker_reports_and_stops(tmp_path, caplog):
     assert f"broker {s.kafka_bootstrap_servers}: unreachable (" in caplog.text
 
 
-PRODUCE = "import typer; from producers.cli import produce; typer.run(produce)"
+PRODUCE = "import typer; from newsmon.producers.cli import produce; typer.run(produce)"
 
 
 def cli_env(settings: Settings) -> dict[str, str]:

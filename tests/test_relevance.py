@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from processors.extraction import extract_texts
-from processors.extraction.relevance import RelevanceGate
+from newsmon.processors.extraction import extract_texts
+from newsmon.processors.extraction.relevance import RelevanceGate
 from tests.extraction_support import pipeline
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.query import analyze
-from alerts.rules import RuleError, RuleSet, load_rules, parse_rules
+from newsmon.alerts.query import analyze
+from newsmon.alerts.rules import RuleError, RuleSet, load_rules, parse_rules
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "alerts" / "rules.example.yaml"
 

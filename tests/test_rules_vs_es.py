@@ -9,8 +9,8 @@ import json
 import pytest
 from elasticsearch import Elasticsearch
 
-from alerts.query import TEMPLATES_DIR
-from alerts.rules import Rule
+from newsmon.alerts.query import TEMPLATES_DIR
+from newsmon.alerts.rules import Rule
 
 pytestmark = pytest.mark.integration
 

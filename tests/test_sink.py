@@ -13,8 +13,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from newsmon.localstack import LocalSearch
 from newsmon.records import Article, Entity, Event, Place, Sighting, Span, Speaker, Statement
 from newsmon.topics import ensure_topics
-from sinks.consumer import run as run_sink
-from sinks.elasticsearch import (bulk_index, ensure_templates, make_client, record_actions, template)
+from newsmon.sinks.consumer import run as run_sink
+from newsmon.sinks.elasticsearch import (bulk_index, ensure_templates, make_client, record_actions, template)
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -281,7 +281,7 @@ def test_a_concurrent_write_is_merged_not_overwritten(stack_settings):
 
 
 def test_endless_conflicts_back_off_and_drop_nothing(stack_settings):
-    from sinks.elasticsearch import CONFLICT_ROUNDS
+    from newsmon.sinks.elasticsearch import CONFLICT_ROUNDS
 
     client = make_client(stack_settings)
     ensure_templates(stack_settings, client)

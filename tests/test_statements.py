@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processors.extraction import load_pipeline
-from processors.extraction.statements import StatementFinder, StatementSpan, load_cues
+from newsmon.processors.extraction import load_pipeline
+from newsmon.processors.extraction.statements import StatementFinder, StatementSpan, load_cues
 
 
 @pytest.fixture(scope="module")

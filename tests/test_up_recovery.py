@@ -19,8 +19,8 @@ import yaml
 from newsmon.endpoints import resolve
 from newsmon.localstack import read_endpoints
 from newsmon.settings import Settings
-from producers.demo import rss_xml, seed_texts
-from sinks.elasticsearch import make_client
+from newsmon.producers.demo import rss_xml, seed_texts
+from newsmon.sinks.elasticsearch import make_client
 from tests.support import topic_records, wait_for
 from tests.test_cli import REPO, clean_env, discard_local_search
 
@@ -150,7 +150,7 @@ def test_sigkill_of_up_mid_stream_then_up_again_loses_nothing(tmp_path, httpserv
 
 def test_lite_forgets_the_seen_store_when_its_broker_is_new(tmp_path):
     from newsmon.stack import Stack
-    from producers.seen import DB_NAME
+    from newsmon.producers.seen import DB_NAME
 
     settings = Settings(data_dir=tmp_path)
     (tmp_path / DB_NAME).write_text("")

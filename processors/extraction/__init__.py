@@ -21,11 +21,11 @@ from spacy.tokens import Doc
 from newsmon.records import (Article, Event, ExtractedStatement, Extraction, RawArticle, Span, Speaker, Statement,
                              stable_id)
 from newsmon.settings import Settings
-from processors.extraction import dates, entities, events, gazetteer, places, relevance  # noqa: F401  (factories)
-from processors.extraction.entities import ref_of, resolve_mention
+from newsmon.processors.extraction import dates, entities, events, gazetteer, places, relevance  # noqa: F401  (factories)
+from newsmon.processors.extraction.entities import ref_of, resolve_mention
 
 try:  # the statements component (a colleague's module); extraction works without it
-    from processors.extraction import statements as _statements  # noqa: F401
+    from newsmon.processors.extraction import statements as _statements  # noqa: F401
 except ImportError:  # pragma: no cover
     _statements = None
 

@@ -36,7 +36,7 @@ def extract(paths: list[Path] = typer.Argument(..., help="Text files; '-' reads 
     offsets are character offsets into the input text as read. An unreadable input prints
     {"source", "error"} and makes the exit code 1; the other inputs are still extracted.
     """
-    from processors.extraction import extract_texts, load_pipeline
+    from newsmon.processors.extraction import extract_texts, load_pipeline
 
     day = _published(published)
     texts: dict[int, str] = {}

@@ -183,7 +183,7 @@ def predicted_of(statements: Iterable[ExtractedStatement]) -> list[Predicted]:
 
 def evaluate_polnear(docs: Sequence[Document], settings: Settings | None = None) -> Counts:
     """Run the extraction pipeline over the articles and score its statements."""
-    from processors.extraction import extract_texts, load_pipeline
+    from newsmon.processors.extraction import extract_texts, load_pipeline
 
     nlp = load_pipeline(settings)
     total = Counts()
@@ -204,7 +204,7 @@ def count_frames(docs: Sequence[Document], parsed: Iterable, extend=None) -> dic
     """For each (lemma, complement type) seen under a verb or noun: [occurrences, occurrences where the
     token is a gold Cue and the complement's span matches that attribution's gold content]. `extend`
     (cue, tokens) -> tokens widens a complement the way the component does."""
-    from processors.extraction.statements import char_range, frame_key, complement_tokens
+    from newsmon.processors.extraction.statements import char_range, frame_key, complement_tokens
 
     stats: dict[tuple[str, str], list[int]] = {}
     for d, doc in zip(docs, parsed):
@@ -240,8 +240,8 @@ def polnear_frames(split: str = typer.Option("train", help="Split to learn from 
                    out: Path = typer.Option(Path(__file__).resolve().parent / "data" / "frames.yaml"),
                    min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.25)) -> None:
     """Learn the cue frames (lemma -> complement types) of `newsmon_statements` from a PolNeAR split."""
-    from processors.extraction import load_pipeline
-    from processors.extraction.statements import StatementFinder, load_cues
+    from newsmon.processors.extraction import load_pipeline
+    from newsmon.processors.extraction.statements import StatementFinder, load_cues
 
     docs = load_polnear(root, split)
     nlp = load_pipeline()

@@ -21,7 +21,7 @@ from spacy.util import filter_spans
 
 from newsmon.records import ExtractedEvent, Place
 from newsmon.records import Span as RecordSpan
-from processors.extraction.entities import DATA_DIR, EntityResolver, Ref, ref_of
+from newsmon.processors.extraction.entities import DATA_DIR, EntityResolver, Ref, ref_of
 
 __all__ = ["EventType", "EventFinder", "load_ontology"]
 

@@ -16,7 +16,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from processors.extraction.entities import DATA_DIR, Ref, Role, refs_of
+from newsmon.processors.extraction.entities import DATA_DIR, Ref, Role, refs_of
 
 __all__ = ["Gazetteer", "load_actors"]
 

@@ -20,7 +20,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from processors.extraction.entities import DATA_DIR, Ref, ref_of, refs_of
+from newsmon.processors.extraction.entities import DATA_DIR, Ref, ref_of, refs_of
 
 __all__ = ["PlaceIndex", "Places", "place_index"]
 

@@ -19,8 +19,8 @@ import ahocorasick
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from processors.extraction.gazetteer import load_actors
-from processors.extraction.places import place_index
+from newsmon.processors.extraction.gazetteer import load_actors
+from newsmon.processors.extraction.places import place_index
 
 __all__ = ["RelevanceGate"]
 

@@ -1,7 +1,7 @@
 """`newsmon bench pipeline`: articles/s through the whole pipeline vs plain `nlp.pipe`, measured in one run.
 
-Pipeline: raw topic -> Faust worker (one process, extraction in one thread) -> output topics -> sink ->
-Elasticsearch, on the local stand-ins. Baseline: `nlp.pipe` over the same texts with the same pipeline
+Pipeline: raw topic -> Faust worker(s) (one process each, extraction in one thread) -> output topics ->
+sink -> Elasticsearch, on the configured servers or local ones (`--stack`, as `newsmon up` chooses). Baseline: `nlp.pipe` over the same texts with the same pipeline
 in one process, measured before and after the pipeline run (their mean, to even out machine load).
 """
 
@@ -54,12 +54,18 @@ def _count(client, index: str) -> int:
     return client.count(index=index)["count"]  # no forced refresh: the index refreshes itself every second
 
 
-def pipeline_rate(settings, raws: list, timeout_s: float) -> tuple[float, float | None]:
-    """(articles/s from the first raw record sent until the last article is indexed, worker already warm;
-    CPU seconds the worker process used meanwhile)."""
+def pipeline_rate(settings, raws: list, timeout_s: float, workers: int = 1) -> tuple[float, float | None]:
+    """(articles/s from the first raw record sent until the last article is indexed, workers already warm;
+    CPU seconds the worker processes used meanwhile).
+
+    With several workers the measurement starts only once each holds partitions, and every worker has
+    extracted a warm-up article (one per partition), so no rebalance or model load falls inside it.
+    """
     from newsmon.kafka import make_producer
+    from newsmon.processors.app import app_id
     from newsmon.records import RawArticle
     from newsmon.stack import spawn_processor, stop_processor
+    from newsmon.status import group_assignments
     from newsmon.topics import ensure_topics
     from newsmon.sinks.consumer import run as run_sink
     from newsmon.sinks.elasticsearch import ensure_templates, make_client
@@ -71,26 +77,38 @@ def pipeline_rate(settings, raws: list, timeout_s: float) -> tuple[float, float 
     stop = threading.Event()
     sink = threading.Thread(target=run_sink, args=(settings, stop), daemon=True)
     sink.start()
-    proc = spawn_processor(settings, os.environ.get("NEWSMON_BENCH_LOGLEVEL", "warning"))
+    loglevel = os.environ.get("NEWSMON_BENCH_LOGLEVEL", "warning")
+    procs = [spawn_processor(settings, loglevel) for _ in range(workers)]
     producer = make_producer(settings, acks="all", linger_ms=5)
     try:
-        warm = RawArticle(id="bench-warmup", feed="bench", url="http://bench.local/warmup", title="Warm-up",
-                          content="Vladimir Putin spoke with Hassan Rouhani about Syria.")
-        producer.send(settings.topic("raw"), key=warm.id.encode(), value=warm.model_dump_json().encode()).get(30)
-        _wait(lambda: _count(client, articles) >= 1, timeout_s, "the warm-up article")
-        start, cpu = time.perf_counter(), cpu_seconds(proc.pid)
+        _wait(lambda: len(a := group_assignments(settings, app_id(settings), "raw")) == workers and all(a.values()), timeout_s,
+              f"partitions for {workers} worker(s)")
+        for partition in range(settings.partitions):
+            warm = RawArticle(id=f"bench-warmup-{partition}", feed="bench", url=f"http://bench.local/warmup/{partition}",
+                              title="Warm-up", content="Vladimir Putin spoke with Hassan Rouhani about Syria.")
+            producer.send(settings.topic("raw"), key=warm.id.encode(), value=warm.model_dump_json().encode(),
+                          partition=partition).get(30)
+        _wait(lambda: _count(client, articles) >= settings.partitions, timeout_s, "the warm-up articles")
+        start, cpu = time.perf_counter(), _cpu(procs)
         for raw in raws:
             producer.send(settings.topic("raw"), key=raw.id.encode(), value=raw.model_dump_json().encode())
         producer.flush()
-        _wait(lambda: _count(client, articles) >= len(raws) + 1, timeout_s, f"{len(raws)} articles", step=0.25)
+        _wait(lambda: _count(client, articles) >= len(raws) + settings.partitions, timeout_s,
+              f"{len(raws)} articles", step=0.25)
         rate = len(raws) / (time.perf_counter() - start)
-        end_cpu = cpu_seconds(proc.pid)
+        end_cpu = _cpu(procs)
         return rate, (end_cpu - cpu) if cpu is not None and end_cpu is not None else None
     finally:
         producer.close()
-        stop_processor(proc)
+        for proc in procs:
+            stop_processor(proc)
         stop.set()
         sink.join(30)
+
+
+def _cpu(procs) -> float | None:
+    used = [cpu_seconds(proc.pid) for proc in procs]
+    return None if None in used else sum(used)
 
 
 def _wait(predicate, timeout_s: float, what: str, step: float = 0.5) -> None:
@@ -106,19 +124,24 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
             relevant_only: bool = typer.Option(False, "--relevant-only",
                                                help="Only articles that pass the watchlist gate, so the pipeline "
                                                     "parses every text too (measures pure pipeline overhead)."),
+            workers: str = typer.Option("1", help="Faust worker processes, e.g. `1,2` runs once per count."),
+            stack: str = typer.Option("auto", help="Local servers when none are configured: apache, lite or auto."),
             timeout: float = typer.Option(900, help="Give up after this many seconds per stage.")) -> None:
     """Articles/s through the whole pipeline vs plain nlp.pipe on the same texts and model (target >= 0.8).
 
     The pipeline's extraction skips the parse of articles that mention no watchlist term; plain nlp.pipe
-    parses everything. `--relevant-only` compares on texts both parse.
+    parses everything. `--relevant-only` compares on texts both parse. With `--workers 1,2` the same
+    articles go through one and then two worker processes (a fresh topic set each), and the speed-up
+    of each count over one worker is printed too.
     """
     import logging
     import uuid
 
-    from newsmon.localstack import LocalBroker, LocalSearch
-    from newsmon.settings import get_settings
+    from newsmon.bench.servers import bench_servers
     from newsmon.processors.extraction import load_pipeline
+    from newsmon.settings import get_settings
 
+    counts = _counts(workers)
     logging.basicConfig(level=logging.WARNING)
     settings = get_settings()
     nlp = load_pipeline(settings)
@@ -135,31 +158,37 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
                f"pipes {', '.join(nlp.pipe_names)}")
     before, before_cpu = baseline_rate(nlp, texts, settings.processor_batch_size)
     typer.echo(f"baseline nlp.pipe (1 process): {before:.2f} articles/s")
-    name = "bench" + uuid.uuid4().hex[:8]
+    rates: dict[int, tuple[float, float | None]] = {}
     with tempfile.TemporaryDirectory(prefix="newsmon-bench-") as tmp:
-        broker = search = None
-        try:
-            updates = {"topic_prefix": name, "index_prefix": name, "data_dir": Path(tmp) / "data"}
-            if not settings.kafka_bootstrap_servers:
-                broker = LocalBroker(Path(tmp) / "tansu").start()
-                updates["kafka_bootstrap_servers"] = broker.bootstrap
-            if not settings.elasticsearch_url:
-                search = LocalSearch(Path(tmp) / "noida").start()
-                updates["elasticsearch_url"] = search.url
-            rate, worker_cpu = pipeline_rate(settings.model_copy(update=updates), raws, timeout)
-        finally:
-            for service in (broker, search):
-                if service is not None:
-                    service.stop()
-    typer.echo(f"pipeline raw -> Faust -> topics -> sink -> Elasticsearch: {rate:.2f} articles/s")
+        with bench_servers(settings, stack, Path(tmp)) as servers:
+            for count in counts:
+                name = "bench" + uuid.uuid4().hex[:8]
+                run = settings.model_copy(update={**servers, "topic_prefix": name, "index_prefix": name,
+                                                  "data_dir": Path(tmp) / name})
+                rates[count] = pipeline_rate(run, raws, timeout, workers=count)
+                typer.echo(f"pipeline raw -> Faust ({count} worker{'s' if count > 1 else ''}) -> topics -> sink -> "
+                           f"Elasticsearch: {rates[count][0]:.2f} articles/s")
     after, after_cpu = baseline_rate(nlp, texts, settings.processor_batch_size)
     typer.echo(f"baseline nlp.pipe again: {after:.2f} articles/s")
-    base = (before + after) / 2
-    ratio = rate / base
-    if worker_cpu:
-        base_cpu = (before_cpu + after_cpu) / 2
-        worker = len(raws) / worker_cpu
-        typer.echo(f"per CPU-second (insensitive to machine load): worker {worker:.2f}, nlp.pipe {base_cpu:.2f} "
-                   f"articles, ratio {worker / base_cpu:.2f}")
-    typer.echo(f"ratio pipeline / nlp.pipe = {rate:.2f} / {base:.2f} = {ratio:.2f} (target >= 0.8: "
-               f"{'met' if ratio >= 0.8 else 'NOT met'})")
+    base, base_cpu = (before + after) / 2, (before_cpu + after_cpu) / 2
+    for count, (rate, worker_cpu) in rates.items():
+        label = f"{count} worker{'s' if count > 1 else ''}"
+        if worker_cpu:
+            worker = len(raws) / worker_cpu
+            typer.echo(f"{label}, per CPU-second (insensitive to machine load): workers {worker:.2f}, "
+                       f"nlp.pipe {base_cpu:.2f} articles, ratio {worker / base_cpu:.2f}")
+        ratio = rate / base
+        typer.echo(f"{label}: ratio pipeline / nlp.pipe = {rate:.2f} / {base:.2f} = {ratio:.2f} (target >= 0.8: "
+                   f"{'met' if ratio >= 0.8 else 'NOT met'})")
+        if count != counts[0] and counts[0] in rates:
+            typer.echo(f"{label}: speed-up over {counts[0]} = {rate / rates[counts[0]][0]:.2f}")
+
+
+def _counts(workers: str) -> list[int]:
+    try:
+        counts = [int(part) for part in workers.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter(f"--workers takes worker counts such as `1` or `1,2`, not {workers!r}")
+    return counts

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from newsmon.kafka import make_admin, make_consumer
 from newsmon.settings import Settings
@@ -59,6 +60,25 @@ def topic_lag(settings: Settings) -> list[Lag]:
     finally:
         consumer.close()
         admin.close()
+
+
+def group_assignments(settings: Settings, group: str, stream: str) -> dict[str, set[int]]:
+    """Partitions of `stream`'s topic held by each member of consumer group `group`, `{}` while the group
+    is not Stable (forming, rebalancing, or no coordinator yet): who works on what, e.g. Faust workers."""
+    admin = make_admin(settings, client_id="newsmon-status", request_timeout_ms=10_000)
+    try:
+        described = admin.describe_groups([group]).get(group) or {}
+    except KafkaError:
+        return {}
+    finally:
+        admin.close()
+    if described.get("group_state") != "Stable":
+        return {}
+    topic, found = settings.topic(stream), {}
+    for member in described.get("members") or []:
+        assigned = (member.get("member_assignment") or {}).get("assigned_partitions") or []
+        found[member["member_id"]] = {p for tp in assigned if tp["topic"] == topic for p in tp["partitions"]}
+    return found
 
 
 def _end_offsets(consumer: KafkaConsumer, topics: set[str],

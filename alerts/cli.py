@@ -58,9 +58,10 @@ def try_rules(rules: Path = RULES_ARG,
     """Run extraction, novelty and the rules over text files offline; print each firing with its rule."""
     from newsmon.alerts.novelty import NoveltyDetector
     from newsmon.alerts.stream import record_outputs, statement_outputs
-    from newsmon.records import Alert, RawArticle, stable_id
+    from newsmon.records import RawArticle, stable_id
     from newsmon.settings import get_settings
-    from newsmon.processors.agents import extract_articles, statement_key
+    from newsmon.streams import ALERTS, statement_key
+    from newsmon.processors.agents import extract_articles
     from newsmon.processors.extraction import load_pipeline
 
     ruleset = _load(rules)
@@ -86,10 +87,10 @@ def try_rules(rules: Path = RULES_ARG,
                               f"{escape(st.content.text[:80])}[/]", soft_wrap=True)
             outputs += statement_outputs(ruleset, st, verdict)
         for stream, alert_id, value in outputs:
-            if stream != "alerts" or alert_id in printed:  # a file given twice: its alerts are the same
+            if stream is not ALERTS or alert_id in printed:  # a file given twice: its alerts are the same
                 continue
             printed.add(alert_id)
-            alert = Alert.model_validate_json(value)
+            alert = ALERTS.decode(value)
             fired += 1
             first, _, rest = alert.message.partition("\n")
             console.print(f"[bold red]{escape(alert.rule)}[/] ({article.feed}) {escape(first)} "

@@ -60,6 +60,7 @@ def pipeline_rate(settings, raws: list, timeout_s: float) -> tuple[float, float 
     from newsmon.kafka import make_producer
     from newsmon.records import RawArticle
     from newsmon.stack import spawn_processor, stop_processor
+    from newsmon.streams import RAW
     from newsmon.topics import ensure_topics
     from newsmon.sinks.consumer import run as run_sink
     from newsmon.sinks.elasticsearch import ensure_templates, make_client
@@ -76,11 +77,11 @@ def pipeline_rate(settings, raws: list, timeout_s: float) -> tuple[float, float 
     try:
         warm = RawArticle(id="bench-warmup", feed="bench", url="http://bench.local/warmup", title="Warm-up",
                           content="Vladimir Putin spoke with Hassan Rouhani about Syria.")
-        producer.send(settings.topic("raw"), key=warm.id.encode(), value=warm.model_dump_json().encode()).get(30)
+        producer.send(RAW.topic(settings), **RAW.message(warm)).get(30)
         _wait(lambda: _count(client, articles) >= 1, timeout_s, "the warm-up article")
         start, cpu = time.perf_counter(), cpu_seconds(proc.pid)
         for raw in raws:
-            producer.send(settings.topic("raw"), key=raw.id.encode(), value=raw.model_dump_json().encode())
+            producer.send(RAW.topic(settings), **RAW.message(raw))
         producer.flush()
         _wait(lambda: _count(client, articles) >= len(raws) + 1, timeout_s, f"{len(raws)} articles", step=0.25)
         rate = len(raws) / (time.perf_counter() - start)

@@ -9,7 +9,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from newsmon.kafka import make_admin, make_consumer
 from newsmon.settings import Settings
-from newsmon.topics import topic_names
+from newsmon.streams import topic_names
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement, stable_id
 from newsmon.settings import Settings
+from newsmon.streams import ALERTS, ARTICLES, DEAD_LETTER, EVENTS, SIGHTINGS, STATEMENTS, Stream
 
 log = logging.getLogger(__name__)
 
@@ -165,26 +166,24 @@ def dead_letter_action(settings: Settings, letter: DeadLetter) -> dict[str, Any]
             "_source": doc}
 
 
-STREAM_ACTIONS: dict[str, tuple[type, Callable[[Settings, Any], dict[str, Any] | list[dict[str, Any]]]]] = {
-    "articles": (Article, article_action),
-    "statements": (Statement, statement_action),
-    "events": (Event, event_action),
-    "alerts": (Alert, alert_action),
-    "sightings": (Sighting, sighting_actions),
-    "dead-letter": (DeadLetter, dead_letter_action),
+STREAM_ACTIONS: dict[Stream, Callable[[Settings, Any], dict[str, Any] | list[dict[str, Any]]]] = {
+    ARTICLES: article_action,
+    STATEMENTS: statement_action,
+    EVENTS: event_action,
+    ALERTS: alert_action,
+    SIGHTINGS: sighting_actions,
+    DEAD_LETTER: dead_letter_action,
 }
 
 
-def record_actions(settings: Settings, stream: str, value: bytes | str) -> list[dict[str, Any]]:
-    """The bulk actions for one record of a sink topic (`stream` is the short topic name).
+def record_actions(settings: Settings, stream: Stream | None, value: bytes | str) -> list[dict[str, Any]]:
+    """The bulk actions for one record of a sink topic (`stream`: its stream, None for a foreign topic).
 
     Raises `ValueError` (pydantic's `ValidationError` included) for a malformed record.
     """
-    try:
-        model, to_actions = STREAM_ACTIONS[stream]
-    except KeyError:
-        raise ValueError(f"no index for stream {stream!r}") from None
-    actions = to_actions(settings, model.model_validate_json(value))
+    if stream is None or stream not in STREAM_ACTIONS:
+        raise ValueError(f"no index for stream {stream.name if stream else None!r}")
+    actions = STREAM_ACTIONS[stream](settings, stream.decode(value))
     return actions if isinstance(actions, list) else [actions]
 
 

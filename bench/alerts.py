@@ -251,7 +251,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
     import uuid
 
     from newsmon.alerts.rules import parse_rules
-    from newsmon.localstack import LocalBroker
+    from newsmon.servers.lite import LocalBroker
     from newsmon.settings import get_settings
     from newsmon.processors.agents import extract_articles
     from newsmon.processors.extraction import load_pipeline

@@ -63,7 +63,7 @@ def pipeline_rate(settings, raws: list, timeout_s: float) -> tuple[float, float 
     from newsmon.streams import RAW
     from newsmon.topics import ensure_topics
     from newsmon.sinks.consumer import run as run_sink
-    from newsmon.sinks.elasticsearch import ensure_templates, make_client
+    from newsmon.indices import ensure_templates, make_client
 
     ensure_topics(settings)
     client = make_client(settings)
@@ -116,7 +116,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
     import logging
     import uuid
 
-    from newsmon.localstack import LocalBroker, LocalSearch
+    from newsmon.servers.lite import LocalBroker, LocalSearch
     from newsmon.settings import get_settings
     from newsmon.processors.extraction import load_pipeline
 

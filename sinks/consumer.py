@@ -22,7 +22,8 @@ from newsmon.kafka import consumer_config
 from newsmon.records import DeadLetter
 from newsmon.settings import Settings
 from newsmon.streams import DEAD_LETTER, stream_of
-from newsmon.sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, make_client, record_actions
+from newsmon.indices import ensure_templates, make_client
+from newsmon.sinks.elasticsearch import STREAM_ACTIONS, bulk_index, record_actions
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from newsmon.producers.config import FeedConfig
 from newsmon.producers.demo import page_html, rss_xml, seed_items
 from newsmon.producers.poller import poll_once
 from newsmon.sinks.consumer import run as run_sink
-from newsmon.sinks.elasticsearch import ensure_templates, make_client
+from newsmon.indices import ensure_templates, make_client
 from tests.support import topic_records, wait_for
 from tests.receivers import Receiver
 

@@ -21,7 +21,7 @@ from newsmon.producers.poller import poll_once
 from newsmon.processors.agents import Message, process_batch
 from newsmon.processors.extraction import load_pipeline
 from newsmon.sinks.consumer import run as run_sink
-from newsmon.sinks.elasticsearch import ensure_templates, make_client
+from newsmon.indices import ensure_templates, make_client
 from tests.conftest import POLNEAR_DIR, needs_polnear
 from tests.support import topic_records, wait_for
 

@@ -292,7 +292,7 @@ def test_faust_worker_over_sasl_turns_a_raw_article_into_an_article(secure, seed
     from newsmon.stack import spawn_processor, stop_processor
     from newsmon.topics import ensure_topics
     from newsmon.producers.publish import Publisher
-    from newsmon.processors.app import create_app
+    from newsmon.worker import create_app
 
     secret = tmp_path / "kafka_password"
     secret.write_text(PASSWORD + "\n")

@@ -12,9 +12,9 @@ from newsmon.records import Article, RawArticle, Span, Speaker, Statement
 from newsmon.stack import spawn_processor, stop_processor
 from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, RAW, STATEMENTS, UNATTRIBUTED_KEY, Stream, statement_key
 from newsmon.topics import ensure_topics
+from newsmon.worker import create_app
 from newsmon.processors import agents
 from newsmon.processors.agents import Message, process_batch, records_out
-from newsmon.processors.app import create_app
 from newsmon.processors.extraction import load_pipeline
 
 

@@ -16,7 +16,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from werkzeug import Response
 
-from newsmon.localstack import free_port
+from newsmon.servers.lite import free_port
 from newsmon.records import DeadLetter, RawArticle
 from newsmon.settings import Settings
 from newsmon.streams import DEAD_LETTER, RAW, Stream

@@ -10,12 +10,13 @@ from datetime import datetime, timezone
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from newsmon.localstack import LocalSearch
+from newsmon.servers.lite import LocalSearch
 from newsmon.records import Article, Entity, Event, Place, Sighting, Span, Speaker, Statement
 from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, SIGHTINGS, STATEMENTS, Stream
 from newsmon.topics import ensure_topics
 from newsmon.sinks.consumer import run as run_sink
-from newsmon.sinks.elasticsearch import (bulk_index, ensure_templates, make_client, record_actions, template)
+from newsmon.indices import ensure_templates, make_client, template
+from newsmon.sinks.elasticsearch import bulk_index, record_actions
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration

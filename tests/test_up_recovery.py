@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from newsmon.endpoints import resolve
-from newsmon.localstack import read_endpoints
+from newsmon.endpoints import read_endpoints
 from newsmon.settings import Settings
 from newsmon.producers.demo import rss_xml, seed_texts
-from newsmon.sinks.elasticsearch import make_client
+from newsmon.indices import make_client
 from newsmon.streams import ALERTS, RAW, STATEMENTS
 from tests.support import topic_records, wait_for
 from tests.test_cli import REPO, clean_env, discard_local_search

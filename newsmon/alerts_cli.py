@@ -1,4 +1,8 @@
-"""`newsmon alerts ...` commands: check rules, try them offline on text files, list recent alerts, notify."""
+"""`newsmon alerts ...` commands: check rules, try them offline on text files, list recent alerts, notify.
+
+They sit with the CLI rather than in the alerts stage because they wire stages together: `try` runs
+the processor's extraction before the rules, `list` searches the alerts index.
+"""
 
 from __future__ import annotations
 
@@ -106,7 +110,7 @@ def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (new
     """Recent alerts from the alerts index."""
     from newsmon.endpoints import NoStackError, resolve
     from newsmon.settings import get_settings
-    from newsmon.sinks.search import search
+    from newsmon.search import search
 
     try:
         settings = resolve(get_settings(), ("elasticsearch",))

@@ -31,6 +31,7 @@ from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.records import Alert, DeadLetter, stable_id
 from newsmon.kafka import consumer_config, make_consumer, make_producer
 from newsmon.settings import Settings
+from newsmon.streams import ALERTS, DEAD_LETTER
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, rules:
         if not settings.rules_file:
             raise ValueError("no rules file configured (NEWSMON_RULES_FILE): destinations are defined there")
         rules = load_rules(settings.rules_file)
-    consumer = make_consumer(settings, settings.topic("alerts"),
+    consumer = make_consumer(settings, ALERTS.topic(settings),
                              **consumer_config(settings, group_id(settings), "newsmon-notify", max_poll_records=50))
     producer = make_producer(settings, acks="all", client_id="newsmon-notify-dlq")
     ledger = Ledger.for_settings(settings)
@@ -217,8 +218,7 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, rules:
         return False
 
     def dead_letter(letter: DeadLetter) -> None:
-        producer.send(settings.topic("dead-letter"), key=(letter.key or "").encode(),
-                      value=letter.model_dump_json().encode()).get(timeout=60)
+        producer.send(DEAD_LETTER.topic(settings), **DEAD_LETTER.message(letter)).get(timeout=60)
 
     notifier = Notifier(settings, rules, ledger, dead_letter, retry_budget_s=retry_budget_s, backoff_s=backoff_s,
                         max_backoff_s=max_backoff_s, console=console, wait=keep_alive)

@@ -4,7 +4,7 @@ A query is parsed once with luqum and compiled into a `Query`: a predicate over 
 dict plus lazily built per-field values) and a set of *anchors* (tokens or keyword values at least
 one of which a record must carry to match) that lets a `RuleSet` skip most rules cheaply.
 
-Meaning, as Elasticsearch's `query_string` gives it on the index templates in `sinks/templates/`:
+Meaning, as Elasticsearch's `query_string` gives it on the index templates (`newsmon.indices`):
 
 * `text` fields are analysed with the standard analyser (Unicode word tokens, lowercased); a term
   matches a token, a phrase matches consecutive tokens of one value, a term that analyses into
@@ -28,26 +28,23 @@ unknown fields and values that the field's type cannot hold (Elasticsearch would
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from luqum import tree
 from luqum.exceptions import ParseError
 from luqum.parser import parser
 
-from newsmon.settings import package_dir
+from newsmon.indices import template
 
 __all__ = ["QueryError", "FieldInfo", "Doc", "Query", "compile_query", "fields_for", "analyze", "KINDS"]
 
 KINDS = ("statements", "events", "articles")
-TEMPLATES_DIR = package_dir("newsmon.sinks") / "templates"
 NUMERIC = {"integer", "long", "short", "byte", "float", "double", "half_float", "scaled_float", "unsigned_long"}
 KEYWORD = {"keyword", "constant_keyword", "wildcard"}
 
@@ -98,13 +95,12 @@ def mapping_fields(mapping: dict) -> dict[str, FieldInfo]:
 
 
 @lru_cache
-def fields_for(kind: str, templates_dir: Path = TEMPLATES_DIR) -> dict[str, FieldInfo]:
-    """Searchable fields of a record kind, read from its index template."""
-    path = templates_dir / f"{kind}.json"
+def fields_for(kind: str) -> dict[str, FieldInfo]:
+    """Searchable fields of a record kind, read from its index template (the one the sink installs)."""
     try:
-        return mapping_fields(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise ValueError(f"no index template for record kind {kind!r} ({path})") from None
+        return mapping_fields(template(kind))
+    except ValueError:
+        raise ValueError(f"no index template for record kind {kind!r}") from None
 
 
 # --- analysis -----------------------------------------------------------------------------------

@@ -21,17 +21,18 @@ from pydantic import BaseModel, ValidationError
 from newsmon.alerts.novelty import NoveltyDetector, Verdict
 from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.kafka import make_admin
-from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement
+from newsmon.records import Alert, DeadLetter, Sighting, Statement
 from newsmon.settings import Settings
+from newsmon.streams import ALERTS, ARTICLES, DEAD_LETTER, EVENTS, SIGHTINGS, STATEMENTS, Stream
 
 log = logging.getLogger(__name__)
 
 __all__ = ["register", "statement_outputs", "record_outputs", "NOVELTY_TABLE"]
 
 NOVELTY_TABLE = "alerts-novelty"
-MODELS: dict[str, type[BaseModel]] = {"statements": Statement, "events": Event, "articles": Article}
+RECORD_STREAMS: dict[str, Stream] = {"events": EVENTS, "articles": ARTICLES}  # rules without novelty
 
-Output = tuple[str, str, str]  # (stream, key, JSON value)
+Output = tuple[Stream, bytes, bytes]  # (stream, key, JSON value)
 
 
 def statement_outputs(rules: RuleSet, statement: Statement, verdict: Verdict) -> list[Output]:
@@ -40,7 +41,7 @@ def statement_outputs(rules: RuleSet, statement: Statement, verdict: Verdict) ->
         sighting = Sighting(statement_id=verdict.first_id, source=statement.feed, url=statement.url,
                             article_id=statement.article_id, timestamp=statement.timestamp,
                             duplicate_id=statement.id, similarity=round(verdict.similarity, 3))
-        return [("sightings", verdict.first_id, sighting.model_dump_json())]
+        return [(SIGHTINGS, *SIGHTINGS.encode(sighting))]
     record = statement.model_dump(mode="json", by_alias=True)
     record["novel"] = True
     return _alerts(rules.alerts("statements", record))
@@ -52,7 +53,7 @@ def record_outputs(rules: RuleSet, kind: str, record: BaseModel) -> list[Output]
 
 
 def _alerts(alerts: list[Alert]) -> list[Output]:
-    return [("alerts", a.id, a.model_dump_json()) for a in alerts]
+    return [(ALERTS, *ALERTS.encode(a)) for a in alerts]
 
 
 def _dead(stage_topic: str, event: Any, exc: Exception) -> Output:
@@ -61,7 +62,7 @@ def _dead(stage_topic: str, event: Any, exc: Exception) -> Output:
     value = msg.value.decode("utf-8", "replace") if isinstance(msg.value, bytes) else msg.value
     letter = DeadLetter(stage="alert", error=str(exc), error_type=type(exc).__name__, payload=value,
                         topic=stage_topic, partition=msg.partition, offset=msg.offset, key=key)
-    return ("dead-letter", key or "", letter.model_dump_json())
+    return (DEAD_LETTER, (key or "").encode(), DEAD_LETTER.encode(letter)[1])
 
 
 def ensure_changelog(settings: Settings, name: str) -> None:
@@ -86,23 +87,25 @@ def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -
         rules = load_rules(settings.rules_file) if settings.rules_file else RuleSet().compile()
     detector = NoveltyDetector.from_settings(settings)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    out = {s: app.topic(settings.topic(s), **raw) for s in ("alerts", "sightings", "dead-letter")}
+    out = {s: app.topic(s.topic(settings), **raw) for s in (ALERTS, SIGHTINGS, DEAD_LETTER)}
     table = app.Table(NOVELTY_TABLE, default=None, partitions=settings.partitions,
                       help="novelty state per statement key (MinHash signatures)")  # JSON-serialised
     ensure_changelog(settings, table.changelog_topic.get_topic_name())
 
     async def send(outputs: list[Output]) -> None:
-        pending = [await out[s].send(key=k.encode(), value=v.encode()) for s, k, v in outputs]
+        pending = [await out[s].send(key=k, value=v) for s, k, v in outputs]
         for fut in pending:  # delivered before the record is acknowledged
             await fut
 
-    @app.agent(app.topic(settings.topic("statements"), **raw), name="alerts-statements")
+    statements_topic = STATEMENTS.topic(settings)
+
+    @app.agent(app.topic(statements_topic, **raw), name="alerts-statements")
     async def statements(stream):
         async for event in stream.events():
             try:
-                st = Statement.model_validate_json(event.value)
+                st = STATEMENTS.decode(event.value)
             except (ValidationError, ValueError, TypeError) as exc:
-                await send([_dead(settings.topic("statements"), event, exc)])
+                await send([_dead(statements_topic, event, exc)])
                 continue
             key = event.key.decode("utf-8", "replace") if isinstance(event.key, bytes) else (event.key or st.id)
             try:
@@ -110,7 +113,7 @@ def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -
                 outputs = statement_outputs(rules, st, verdict)
             except Exception as exc:  # a bug must not stop the stream: the record is kept with the reason
                 log.exception("alerts: statement %s failed", st.id)
-                await send([_dead(settings.topic("statements"), event, exc)])
+                await send([_dead(statements_topic, event, exc)])
                 continue
             table[key] = state
             await send(outputs)
@@ -119,25 +122,25 @@ def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -
             else:
                 log.info("alerts: statement %s repeats %s (%.2f)", st.id, verdict.first_id, verdict.similarity)
 
-    for kind in ("events", "articles"):
+    for kind, kind_stream in RECORD_STREAMS.items():
         if kind in rules.kinds():
-            _register_kind(app, settings, rules, kind, raw, send)
+            _register_kind(app, settings, rules, kind_stream, raw, send)
 
 
-def _register_kind(app: faust.App, settings: Settings, rules: RuleSet, kind: str, raw: dict, send) -> None:
-    model = MODELS[kind]
+def _register_kind(app: faust.App, settings: Settings, rules: RuleSet, kind_stream: Stream, raw: dict, send) -> None:
+    kind, topic = kind_stream.name, kind_stream.topic(settings)
 
-    @app.agent(app.topic(settings.topic(kind), **raw), name=f"alerts-{kind}")
+    @app.agent(app.topic(topic, **raw), name=f"alerts-{kind}")
     async def evaluate(stream):
         async for event in stream.events():
             try:
-                record = model.model_validate_json(event.value)
+                record = kind_stream.decode(event.value)
             except (ValidationError, ValueError, TypeError) as exc:
-                await send([_dead(settings.topic(kind), event, exc)])
+                await send([_dead(topic, event, exc)])
                 continue
             try:
                 outputs = record_outputs(rules, kind, record)
             except Exception as exc:  # a bug must not stop the stream: the record is kept with the reason
                 log.exception("alerts: %s %s failed", kind, getattr(record, "id", "?"))
-                outputs = [_dead(settings.topic(kind), event, exc)]
+                outputs = [_dead(topic, event, exc)]
             await send(outputs)

@@ -139,8 +139,8 @@ def in_process_latency(settings, nlp, ruleset, raws: list, receiver: _Receiver) 
     from newsmon.alerts.notify import deliver
     from newsmon.alerts.novelty import NoveltyDetector
     from newsmon.alerts.stream import statement_outputs
-    from newsmon.records import Alert
-    from newsmon.processors.agents import extract_articles, statement_key
+    from newsmon.processors.agents import extract_articles
+    from newsmon.streams import ALERTS, statement_key
 
     detector, state, out = NoveltyDetector.from_settings(settings), {}, []
     for raw in raws:
@@ -150,8 +150,8 @@ def in_process_latency(settings, nlp, ruleset, raws: list, receiver: _Receiver) 
             key = statement_key(st)
             verdict, state[key] = detector.observe(state.get(key), st.id, st.content.text, st.timestamp)
             for stream, _, value in statement_outputs(ruleset, st, verdict):
-                if stream == "alerts":
-                    deliver(receiver.url, Alert.model_validate_json(value))
+                if stream is ALERTS:
+                    deliver(receiver.url, ALERTS.decode(value))
         if raw.url in receiver.arrivals:
             out.append(receiver.arrivals[raw.url] - start)
     return out
@@ -165,6 +165,7 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
     from newsmon.kafka import make_producer
     from newsmon.records import RawArticle
     from newsmon.stack import spawn_processor, stop_processor
+    from newsmon.streams import RAW
     from newsmon.topics import ensure_topics
 
     ensure_topics(settings)
@@ -178,7 +179,7 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
     try:
         warm = RawArticle(id="bench-warmup", feed="bench", url="http://bench.local/warmup",
                           content="Russian President Vladimir Putin said on Monday: “The warm-up is over.”")
-        producer.send(settings.topic("raw"), key=warm.id.encode(), value=warm.model_dump_json().encode()).get(30)
+        producer.send(RAW.topic(settings), **RAW.message(warm)).get(30)
         _wait(lambda: warm.url in receiver.arrivals, timeout_s, "the warm-up alert", proc=proc)
         start = time.monotonic()
         for i, raw in enumerate(raws):
@@ -186,7 +187,7 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
             if delay > 0:
                 time.sleep(delay)
             sent[raw.url] = time.time()
-            producer.send(settings.topic("raw"), key=raw.id.encode(), value=raw.model_dump_json().encode())
+            producer.send(RAW.topic(settings), **RAW.message(raw))
             producer.flush()
         _wait(lambda: all(u in receiver.arrivals for u in sent), timeout_s, f"{len(sent)} alerts", step=0.2,
               proc=proc)
@@ -201,9 +202,10 @@ def pipeline_latency(settings, raws: list, rate: float, timeout_s: float,
 def stage_times(settings, sent: dict[str, float], receiver: _Receiver) -> dict[str, list[float]]:
     """Per article, seconds spent in each hop, from the broker timestamps of its first record per topic."""
     from newsmon.kafka import make_consumer
+    from newsmon.streams import ALERTS, STATEMENTS, Stream
 
-    def first_times(stream: str, url_of) -> dict[str, float]:
-        consumer = make_consumer(settings, settings.topic(stream), auto_offset_reset="earliest",
+    def first_times(stream: Stream, url_of) -> dict[str, float]:
+        consumer = make_consumer(settings, stream.topic(settings), auto_offset_reset="earliest",
                                  consumer_timeout_ms=2000)
         out: dict[str, float] = {}
         for rec in consumer:
@@ -211,8 +213,8 @@ def stage_times(settings, sent: dict[str, float], receiver: _Receiver) -> dict[s
         consumer.close()
         return out
 
-    statements = first_times("statements", lambda v: v.get("url"))
-    alerts = first_times("alerts", lambda v: v.get("record", {}).get("url"))
+    statements = first_times(STATEMENTS, lambda v: v.get("url"))
+    alerts = first_times(ALERTS, lambda v: v.get("record", {}).get("url"))
     hops: dict[str, list[float]] = {"raw -> statements (processor)": [], "statements -> alerts (alert agent)": [],
                                     "alerts -> receiver (notifier)": []}
     for url, t0 in sent.items():
@@ -249,7 +251,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
     import uuid
 
     from newsmon.alerts.rules import parse_rules
-    from newsmon.localstack import LocalBroker
+    from newsmon.servers.lite import LocalBroker
     from newsmon.settings import get_settings
     from newsmon.processors.agents import extract_articles
     from newsmon.processors.extraction import load_pipeline

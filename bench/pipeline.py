@@ -66,9 +66,10 @@ def pipeline_rate(settings, raws: list, timeout_s: float, workers: int = 1) -> t
     from newsmon.records import RawArticle
     from newsmon.stack import spawn_processor, stop_processor
     from newsmon.status import group_assignments
+    from newsmon.streams import RAW
     from newsmon.topics import ensure_topics
     from newsmon.sinks.consumer import run as run_sink
-    from newsmon.sinks.elasticsearch import ensure_templates, make_client
+    from newsmon.indices import ensure_templates, make_client
 
     ensure_topics(settings)
     client = make_client(settings)
@@ -86,12 +87,11 @@ def pipeline_rate(settings, raws: list, timeout_s: float, workers: int = 1) -> t
         for partition in range(settings.partitions):
             warm = RawArticle(id=f"bench-warmup-{partition}", feed="bench", url=f"http://bench.local/warmup/{partition}",
                               title="Warm-up", content="Vladimir Putin spoke with Hassan Rouhani about Syria.")
-            producer.send(settings.topic("raw"), key=warm.id.encode(), value=warm.model_dump_json().encode(),
-                          partition=partition).get(30)
+            producer.send(RAW.topic(settings), **RAW.message(warm), partition=partition).get(30)
         _wait(lambda: _count(client, articles) >= settings.partitions, timeout_s, "the warm-up articles")
         start, cpu = time.perf_counter(), _cpu(procs)
         for raw in raws:
-            producer.send(settings.topic("raw"), key=raw.id.encode(), value=raw.model_dump_json().encode())
+            producer.send(RAW.topic(settings), **RAW.message(raw))
         producer.flush()
         _wait(lambda: _count(client, articles) >= len(raws) + settings.partitions, timeout_s,
               f"{len(raws)} articles", step=0.25)

@@ -9,7 +9,7 @@ import threading
 
 import typer
 
-from newsmon.alerts.cli import app as alerts_app
+from newsmon.alerts_cli import app as alerts_app
 from newsmon.bench.cli import app as bench_app
 from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
@@ -55,7 +55,7 @@ def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settin
 def init() -> None:
     """Create the topics (configured partition count) and the index templates, then exit (idempotent)."""
     from newsmon.topics import ensure_topics
-    from newsmon.sinks.elasticsearch import ensure_templates
+    from newsmon.indices import ensure_templates
 
     settings = stack_settings()
     topics = ensure_topics(settings)
@@ -67,7 +67,7 @@ def init() -> None:
 @exit_on_config_errors
 def process(loglevel: str = LOGLEVEL) -> None:
     """Run a processor worker (Faust): raw -> articles, statements, events (+ alert agents when rules are set)."""
-    from newsmon.processors.app import run_worker
+    from newsmon.worker import run_worker
 
     setup_logging(loglevel)
     run_worker(stack_settings(("kafka",)), loglevel=loglevel)
@@ -140,7 +140,7 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
     from rich.console import Console
     from rich.table import Table
 
-    from newsmon.sinks.search import search as run_search
+    from newsmon.search import search as run_search
 
     from elasticsearch import ApiError, TransportError
 
@@ -216,7 +216,7 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     --stack) and recorded in the data directory, so other commands find them.
     """
     from newsmon.alerts.rules import RuleError
-    from newsmon.localstack import LocalStackError
+    from newsmon.servers.lite import LocalStackError
     from newsmon.stack import Stack
     from newsmon.producers.config import FeedConfigError
 

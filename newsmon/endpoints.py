@@ -1,13 +1,20 @@
-"""Where the broker and Elasticsearch are: configuration first, else the running local stack."""
+"""Where the broker and Elasticsearch are: configuration first, else the running local stack.
+
+A running `newsmon up` records its servers in `<data_dir>/endpoints.json`, so that `search`, `status`
+and single stages started from another terminal find them.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from pydantic import SecretStr
 
-from newsmon.localstack import read_endpoints
 from newsmon.settings import Settings
+
+ENDPOINTS_FILE = "endpoints.json"
 
 NO_STACK = ("no stack running: start `newsmon up` or set KAFKA_BOOTSTRAP_SERVERS / ELASTICSEARCH_URL "
             "(looked for a local stack in {data_dir})")
@@ -52,3 +59,35 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = secret.get_secret_value()
         env[f"NEWSMON_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
+
+
+def write_endpoints(data_dir: Path, bootstrap: str | None, es_url: str | None, *, stack: str | None = None,
+                    servers: dict[str, str] | None = None) -> Path:
+    """Record the running local stack so `search`, `status` etc. find it from another terminal."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / ENDPOINTS_FILE
+    path.write_text(json.dumps({"kafka_bootstrap_servers": bootstrap, "elasticsearch_url": es_url,
+                                "pid": os.getpid(), "stack": stack, "servers": servers or {}}))
+    return path
+
+
+def read_endpoints(data_dir: Path) -> dict | None:
+    """The endpoints of a running local stack, or None when there is none (or its owner is gone)."""
+    path = data_dir / ENDPOINTS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = data.get("pid")
+    if pid:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return data
+
+
+def clear_endpoints(data_dir: Path) -> None:
+    (data_dir / ENDPOINTS_FILE).unlink(missing_ok=True)

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from newsmon.endpoints import settings_env
-from newsmon.localstack import ENDPOINTS_FILE, LocalStackError, clear_endpoints, read_endpoints, write_endpoints
+from newsmon.endpoints import ENDPOINTS_FILE, clear_endpoints, read_endpoints, settings_env, write_endpoints
 from newsmon.servers import choose, describe, make_broker, make_search, start_all
+from newsmon.servers.lite import LocalStackError
 from newsmon.servers.process import ServerError, die_with_parent
 from newsmon.settings import Settings, package_dir
 from newsmon.topics import ensure_topics
@@ -97,7 +97,7 @@ class Stack:
 
             load_rules(self.settings.rules_file)  # a bad rules file stops `up` before anything starts
         self._start_services()
-        from newsmon.sinks.elasticsearch import ensure_templates
+        from newsmon.indices import ensure_templates
 
         ensure_topics(self.settings)
         ensure_templates(self.settings)

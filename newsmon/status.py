@@ -10,7 +10,7 @@ from kafka.errors import KafkaError
 
 from newsmon.kafka import make_admin, make_consumer
 from newsmon.settings import Settings
-from newsmon.topics import topic_names
+from newsmon.streams import topic_names
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def topic_sizes(settings: Settings) -> dict[str, int]:
 
 def index_counts(settings: Settings, client=None) -> dict[str, int | None]:
     """Document count of each index (None when it does not exist)."""
-    from newsmon.sinks.elasticsearch import INDICES, make_client
+    from newsmon.indices import INDICES, make_client
 
     client = client or make_client(settings)
     counts: dict[str, int | None] = {}
@@ -131,7 +131,7 @@ def index_counts(settings: Settings, client=None) -> dict[str, int | None]:
 def server_names(settings: Settings) -> tuple[str, str]:
     """What the broker and the search server are, with versions: as recorded by the local `up` that
     started them, else asked of the servers (Elasticsearch's node version; Kafka's protocol version)."""
-    from newsmon.localstack import read_endpoints
+    from newsmon.endpoints import read_endpoints
 
     recorded = (read_endpoints(settings.data_dir) or {}).get("servers") or {}
     kafka = recorded.get("kafka") if recorded.get("kafka", "").endswith(settings.kafka_bootstrap_servers or "?") else None
@@ -147,7 +147,7 @@ def server_names(settings: Settings) -> tuple[str, str]:
         except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
             kafka = f"Kafka at {settings.kafka_bootstrap_servers}: unreachable ({exc})"
     if search is None:
-        from newsmon.sinks.elasticsearch import make_client
+        from newsmon.indices import make_client
 
         try:
             nodes = make_client(settings, request_timeout=5).nodes.info(node_id="_local", metric="_none")["nodes"]

@@ -9,13 +9,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from newsmon.kafka import make_admin
 from newsmon.settings import Settings
-
-STREAMS = ("raw", "articles", "statements", "events", "alerts", "sightings", "dead-letter")
-
-
-def topic_names(settings: Settings) -> list[str]:
-    """Every topic newsmon uses, fully named."""
-    return [settings.topic(s) for s in STREAMS]
+from newsmon.streams import topic_names
 
 
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:

@@ -23,11 +23,12 @@ from pydantic import ValidationError
 
 from newsmon.records import Article, DeadLetter, Event, RawArticle, Statement
 from newsmon.settings import Settings
+from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, RAW, STATEMENTS, Stream
 
 log = logging.getLogger(__name__)
 
 BATCH_WITHIN_S = 0.25  # longest wait for a batch to fill before processing what has arrived
-OUTPUT_STREAMS = ("articles", "statements", "events", "dead-letter")
+OUTPUT_STREAMS: tuple[Stream, ...] = (ARTICLES, STATEMENTS, EVENTS, DEAD_LETTER)
 
 Extracted = tuple[Article, list[Statement], list[Event]]
 
@@ -83,7 +84,7 @@ def process_batch(nlp, messages: Sequence[Message]) -> Processed:
         try:
             if message.value is None:
                 raise ValueError("empty record (no value)")
-            good.append((message, RawArticle.model_validate_json(message.value)))
+            good.append((message, RAW.decode(message.value)))
         except (ValidationError, ValueError) as exc:
             out.dead.append(dead_letter(message, exc))
     if not good:
@@ -101,30 +102,14 @@ def process_batch(nlp, messages: Sequence[Message]) -> Processed:
     return out
 
 
-UNATTRIBUTED_KEY = "~unattributed"
-
-
-def statement_key(statement: Statement) -> str:
-    """Partition key of a statement: its speaker, so novelty sees a speaker's quotes together.
-
-    The resolved speaker when there is one, else the speaker mention as written ("a senior official":
-    syndicated copies keep it), else one shared key for quotes without a speaker, so that a repeat of
-    an unattributed quote is still recognised.
-    """
-    speaker = statement.speaker
-    if speaker is None:
-        return UNATTRIBUTED_KEY
-    return speaker.id or speaker.name or " ".join(speaker.text.lower().split()) or UNATTRIBUTED_KEY
-
-
-def records_out(processed: Processed) -> list[tuple[str, str, str]]:
+def records_out(processed: Processed) -> list[tuple[Stream, bytes, bytes]]:
     """(stream, key, JSON value) for every output record of a processed batch."""
-    out: list[tuple[str, str, str]] = []
+    out: list[tuple[Stream, bytes, bytes]] = []
     for article, statements, events in processed.extracted:
-        out.append(("articles", article.id, article.model_dump_json(by_alias=True)))
-        out += [("statements", statement_key(s), s.model_dump_json(by_alias=True)) for s in statements]
-        out += [("events", e.id, e.model_dump_json(by_alias=True)) for e in events]
-    out += [("dead-letter", d.key or "", d.model_dump_json()) for d in processed.dead]
+        out.append((ARTICLES, *ARTICLES.encode(article)))
+        out += [(STATEMENTS, *STATEMENTS.encode(s)) for s in statements]
+        out += [(EVENTS, *EVENTS.encode(e)) for e in events]
+    out += [(DEAD_LETTER, *DEAD_LETTER.encode(d)) for d in processed.dead]
     return out
 
 
@@ -156,8 +141,8 @@ class Extractor:
 
 def register(app: faust.App, settings: Settings) -> None:
     """Add the processor agent (raw -> articles, statements, events, dead-letter) to `app`."""
-    raw = app.topic(settings.topic("raw"), key_serializer="raw", value_serializer="raw")
-    outputs = {s: app.topic(settings.topic(s), key_serializer="raw", value_serializer="raw") for s in OUTPUT_STREAMS}
+    raw = app.topic(RAW.topic(settings), key_serializer="raw", value_serializer="raw")
+    outputs = {s: app.topic(s.topic(settings), key_serializer="raw", value_serializer="raw") for s in OUTPUT_STREAMS}
     extractor = Extractor(settings)
 
     @app.agent(raw, name="process-raw")
@@ -169,14 +154,14 @@ def register(app: faust.App, settings: Settings) -> None:
             processed = await extractor(messages)
             took = time.perf_counter() - started
             pending = []
-            for stream_name, key, value in records_out(processed):
+            for out_stream, key, value in records_out(processed):
                 try:
-                    pending.append(await outputs[stream_name].send(key=key.encode(), value=value.encode()))
+                    pending.append(await outputs[out_stream].send(key=key, value=value))
                 except MessageSizeTooLargeError as exc:  # cannot ever be sent: keep it as a dead letter instead
-                    letter = oversized(stream_name, key, value, exc)
+                    letter = oversized(out_stream.name, key.decode(), value.decode(), exc)
                     processed.dead.append(letter)
-                    pending.append(await outputs["dead-letter"].send(key=key.encode(),
-                                                                     value=letter.model_dump_json().encode()))
+                    pending.append(await outputs[DEAD_LETTER].send(key=key,
+                                                                   value=DEAD_LETTER.encode(letter)[1]))
             await asyncio.gather(*pending)  # delivered before the batch is acknowledged
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,

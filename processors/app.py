@@ -1,4 +1,4 @@
-"""The Faust app of the processor stage, and a programmatic worker for `newsmon process`."""
+"""The Faust app of the processor stage (the worker that runs it, with the alert agents: `newsmon.worker`)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import logging
 
 import faust
 
-from newsmon.alerts import stream as alert_stream
 from newsmon.kafka import faust_credentials
 from newsmon.settings import Settings
-from newsmon.topics import ensure_topics
 from newsmon.processors import agents, transport
 
 log = logging.getLogger(__name__)
@@ -21,10 +19,10 @@ def app_id(settings: Settings) -> str:
 
 
 def create_app(settings: Settings) -> faust.App:
-    """A Faust app over the configured broker with the processor agent and the alert agents (novelty, rules).
+    """A Faust app over the configured broker with the processor agent.
 
     Topics are not declared by Faust: `newsmon.topics.ensure_topics` creates them with the configured
-    partition count before the worker starts (see `run_worker`).
+    partition count before the worker starts (see `newsmon.worker.run_worker`).
     """
     if not settings.kafka_bootstrap_servers:
         raise ValueError("no Kafka bootstrap servers configured (KAFKA_BOOTSTRAP_SERVERS)")
@@ -54,17 +52,4 @@ def create_app(settings: Settings) -> faust.App:
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     agents.register(app, settings)
-    alert_stream.register(app, settings)  # novelty always; rules when a rules file is set
     return app
-
-
-def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Create the topics, then run a Faust worker for the processor app until it is stopped (SIGINT/SIGTERM)."""
-    ensure_topics(settings)
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    worker.spinner = None  # plain log lines, no terminal animation (it runs under `newsmon up` too)
-    if logging.getLevelName(loglevel.upper()) != logging.DEBUG:  # service start/stop chatter only when debugging
-        for name in ("mode", "faust", "aiokafka"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-    worker.execute_from_commandline()

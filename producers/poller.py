@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 
 from newsmon.records import DeadLetter, RawArticle, stable_id
 from newsmon.settings import Settings
+from newsmon.streams import RAW
 from newsmon.producers.config import FeedConfig
 from newsmon.producers.fetch import FEED_ACCEPT, FetchError, fetch, make_client
 from newsmon.producers.normalize import FeedItem, MalformedFeed, ParsedFeed, Rejected, parse_feed
@@ -263,7 +264,7 @@ async def run_async(settings: Settings, feeds: Sequence[FeedConfig], stop_event:
         async with poller:
             forgotten = poller.seen.forget_older_than(settings.seen_retention_days)
             log.info("polling %d feeds into %s (seen store: %d ids older than %g days dropped)", len(feeds),
-                     settings.topic("raw"), forgotten, settings.seen_retention_days)
+                     RAW.topic(settings), forgotten, settings.seen_retention_days)
             tasks = [asyncio.create_task(_feed_loop(poller, f, stop)) for f in feeds]
             await stop.wait()
             _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S) if tasks else (set(), set())

@@ -12,6 +12,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from newsmon import kafka as clients
 from newsmon.records import DeadLetter, RawArticle
 from newsmon.settings import Settings
+from newsmon.streams import DEAD_LETTER, RAW
 
 log = logging.getLogger("newsmon.producers")
 
@@ -55,8 +56,8 @@ class Publisher:
     def __init__(self, settings: Settings, producer: KafkaProducer | None = None):
         self.settings = settings
         self.producer = producer or make_producer(settings)
-        self.raw_topic = settings.topic("raw")
-        self.dead_letter_topic = settings.topic("dead-letter")
+        self.raw_topic = RAW.topic(settings)
+        self.dead_letter_topic = DEAD_LETTER.topic(settings)
 
     def publish(self, articles: Sequence[RawArticle], timeout_s: float = 30.0) -> PublishResult:
         """Send `articles` (key = article id) and wait until the broker acknowledged them or `timeout_s` passed."""
@@ -64,8 +65,7 @@ class Publisher:
         futures = {}
         for article in articles:
             try:
-                futures[article.id] = self.producer.send(self.raw_topic, key=article.id.encode(),
-                                                         value=article.model_dump_json().encode())
+                futures[article.id] = self.producer.send(self.raw_topic, **RAW.message(article))
             except KafkaError as exc:
                 result.failed[article.id] = kafka_reason(exc)
         if futures:
@@ -85,8 +85,8 @@ class Publisher:
     def dead_letter(self, letter: DeadLetter, timeout_s: float = 10.0) -> bool:
         """Send a dead-letter record; returns whether the broker acknowledged it (a failure is logged)."""
         try:
-            future = self.producer.send(self.dead_letter_topic, key=(letter.key or "").encode() or None,
-                                        value=letter.model_dump_json().encode())
+            key, value = DEAD_LETTER.encode(letter)
+            future = self.producer.send(self.dead_letter_topic, key=key or None, value=value)
             future.get(timeout_s)
             return True
         except KafkaError as exc:

@@ -21,7 +21,9 @@ from newsmon import kafka as clients
 from newsmon.kafka import consumer_config
 from newsmon.records import DeadLetter
 from newsmon.settings import Settings
-from newsmon.sinks.elasticsearch import STREAM_ACTIONS, bulk_index, ensure_templates, make_client, record_actions
+from newsmon.streams import DEAD_LETTER, stream_of
+from newsmon.indices import ensure_templates, make_client
+from newsmon.sinks.elasticsearch import STREAM_ACTIONS, bulk_index, record_actions
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ def make_consumer(settings: Settings, group: str | None = None, **options: Any) 
     """A manually-committing consumer over the sink topics, tuned to rejoin within seconds."""
     consumer = clients.make_consumer(settings, **consumer_config(settings, group or group_id(settings), "newsmon-sink",
                                                                  max_poll_records=settings.sink_batch_size, **options))
-    consumer.subscribe([settings.topic(s) for s in SINK_STREAMS])
+    consumer.subscribe([s.topic(settings) for s in SINK_STREAMS])
     return consumer
 
 
@@ -46,11 +48,6 @@ class SinkStats:
     batches: int = 0
     indexed: int = 0
     dead_letters: int = 0
-
-
-def _stream_of(settings: Settings, topic: str) -> str:
-    prefix = settings.topic_prefix + "."
-    return topic[len(prefix):] if topic.startswith(prefix) else topic
 
 
 def _decode(value: bytes | None) -> Any:
@@ -71,7 +68,7 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_e
     producer = clients.make_producer(settings, acks="all", client_id="newsmon-sink-dlq")
     stats = SinkStats()
     last_record = time.monotonic()
-    log.info("sink: consuming %s into %s", ", ".join(settings.topic(s) for s in SINK_STREAMS),
+    log.info("sink: consuming %s into %s", ", ".join(s.topic(settings) for s in SINK_STREAMS),
              settings.elasticsearch_url)
     try:
         while not stop_event.is_set():
@@ -131,7 +128,7 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
     actions, dead, origin = [], [], {}
     for rec in records:
         try:
-            for action in record_actions(settings, _stream_of(settings, rec.topic), rec.value):
+            for action in record_actions(settings, stream_of(settings, rec.topic), rec.value):
                 actions.append(action)
                 origin[id(action)] = rec
         except ValueError as exc:
@@ -151,15 +148,14 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
             letter.payload = _decode(rec.value)
             dead.append(letter)
     sent = []
-    dead_letter_topic = settings.topic("dead-letter")
+    dead_letter_topic = DEAD_LETTER.topic(settings)
     for letter in dead:
         if letter.topic == dead_letter_topic:  # a dead letter that cannot be indexed: logged, never looped
             log.error("sink: dead letter at %s[%s]@%s not indexed: %s", letter.topic, letter.partition,
                       letter.offset, letter.error)
             continue
         log.error("sink: dead-letter %s: %s", letter.key, letter.error)
-        sent.append(producer.send(settings.topic("dead-letter"), key=(letter.key or "").encode(),
-                                  value=letter.model_dump_json().encode()))
+        sent.append(producer.send(dead_letter_topic, **DEAD_LETTER.message(letter)))
     for future in sent:  # acknowledged before the offsets are committed
         future.get(timeout=60)
     stats.dead_letters += len(dead)

@@ -1,4 +1,5 @@
-"""Elasticsearch side of the sink: client, index templates, record-to-action mapping, bulk with retries.
+"""Elasticsearch side of the sink: record-to-action mapping, bulk with retries (client and index templates:
+`newsmon.indices`).
 
 Every document id is the record's stable id, so replaying a topic overwrites instead of duplicating.
 
@@ -18,63 +19,21 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement, stable_id
 from newsmon.settings import Settings
+from newsmon.streams import ALERTS, ARTICLES, DEAD_LETTER, EVENTS, SIGHTINGS, STATEMENTS, Stream
 
 log = logging.getLogger(__name__)
 
-INDICES = ("articles", "statements", "events", "alerts", "dead-letters")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_BULK_BYTES = 10_000_000  # per bulk request (Elasticsearch refuses bodies over http.max_content_length)
 
 MERGE_OP = "merge"  # our own bulk `_op_type`: resolved by `bulk_index` into mget + conditional index/create
 CONFLICT_ROUNDS = 5  # immediate re-read/re-merge rounds after 409s, before backing off like a 429
-
-
-def template(name: str) -> dict[str, Any]:
-    """The template body (`settings`, `mappings`) of one index, from `sinks/templates/<name>.json`."""
-    return json.loads(resources.files("newsmon.sinks").joinpath("templates", f"{name}.json").read_text("utf-8"))
-
-
-def make_client(settings: Settings, **options: Any) -> Elasticsearch:
-    """An Elasticsearch client for `settings.elasticsearch_url` with its API key / basic auth / TLS options."""
-    if not settings.elasticsearch_url:
-        raise ValueError("no Elasticsearch URL configured (ELASTICSEARCH_URL)")
-    kwargs: dict[str, Any] = {"request_timeout": 30}
-    if settings.elasticsearch_api_key:
-        kwargs["api_key"] = settings.elasticsearch_api_key
-    elif settings.elasticsearch_username:
-        kwargs["basic_auth"] = (settings.elasticsearch_username, settings.elasticsearch_password or "")
-    if settings.elasticsearch_url.startswith("https"):
-        kwargs["verify_certs"] = settings.elasticsearch_verify_certs
-        if settings.elasticsearch_ca_certs:
-            kwargs["ca_certs"] = settings.elasticsearch_ca_certs
-    kwargs.update(options)
-    return Elasticsearch(settings.elasticsearch_url, **kwargs)
-
-
-def ensure_templates(settings: Settings, client: Elasticsearch | None = None) -> list[str]:
-    """Install the index templates and create the indices that do not exist yet; returns the index names."""
-    client = client or make_client(settings)
-    names = []
-    for short in INDICES:
-        index = settings.index(short)
-        body = template(short)
-        client.indices.put_index_template(name=index, index_patterns=[index], template=body, priority=200,
-                                          meta={"managed_by": "newsmon"})
-        if not client.indices.exists(index=index):
-            try:
-                client.indices.create(index=index)
-            except ApiError as exc:
-                if exc.meta.status != 400 or "already_exists" not in str(exc):
-                    raise
-        names.append(index)
-    return names
 
 
 # --- records to bulk actions -------------------------------------------------------------------------
@@ -165,26 +124,24 @@ def dead_letter_action(settings: Settings, letter: DeadLetter) -> dict[str, Any]
             "_source": doc}
 
 
-STREAM_ACTIONS: dict[str, tuple[type, Callable[[Settings, Any], dict[str, Any] | list[dict[str, Any]]]]] = {
-    "articles": (Article, article_action),
-    "statements": (Statement, statement_action),
-    "events": (Event, event_action),
-    "alerts": (Alert, alert_action),
-    "sightings": (Sighting, sighting_actions),
-    "dead-letter": (DeadLetter, dead_letter_action),
+STREAM_ACTIONS: dict[Stream, Callable[[Settings, Any], dict[str, Any] | list[dict[str, Any]]]] = {
+    ARTICLES: article_action,
+    STATEMENTS: statement_action,
+    EVENTS: event_action,
+    ALERTS: alert_action,
+    SIGHTINGS: sighting_actions,
+    DEAD_LETTER: dead_letter_action,
 }
 
 
-def record_actions(settings: Settings, stream: str, value: bytes | str) -> list[dict[str, Any]]:
-    """The bulk actions for one record of a sink topic (`stream` is the short topic name).
+def record_actions(settings: Settings, stream: Stream | None, value: bytes | str) -> list[dict[str, Any]]:
+    """The bulk actions for one record of a sink topic (`stream`: its stream, None for a foreign topic).
 
     Raises `ValueError` (pydantic's `ValidationError` included) for a malformed record.
     """
-    try:
-        model, to_actions = STREAM_ACTIONS[stream]
-    except KeyError:
-        raise ValueError(f"no index for stream {stream!r}") from None
-    actions = to_actions(settings, model.model_validate_json(value))
+    if stream is None or stream not in STREAM_ACTIONS:
+        raise ValueError(f"no index for stream {stream.name if stream else None!r}")
+    actions = STREAM_ACTIONS[stream](settings, stream.decode(value))
     return actions if isinstance(actions, list) else [actions]
 
 

@@ -9,7 +9,7 @@ from email.policy import default as email_policy
 from aiosmtpd.controller import Controller
 from werkzeug import Request, Response
 
-from newsmon.localstack import free_port
+from newsmon.servers.lite import free_port
 
 
 class Receiver:

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from newsmon.kafka import make_consumer
 from newsmon.settings import Settings
+from newsmon.streams import Stream
 
 T = TypeVar("T")
 
@@ -23,9 +24,9 @@ def wait_for(predicate: Callable[[], T], timeout: float = 120.0, step: float = 0
     return predicate()
 
 
-def topic_records(settings: Settings, stream: str, idle_ms: int = 3000) -> list:
+def topic_records(settings: Settings, stream: Stream, idle_ms: int = 3000) -> list:
     """Every record of the stream's topic, read from the beginning without a consumer group."""
-    consumer = make_consumer(settings, settings.topic(stream), auto_offset_reset="earliest", consumer_timeout_ms=idle_ms)
+    consumer = make_consumer(settings, stream.topic(settings), auto_offset_reset="earliest", consumer_timeout_ms=idle_ms)
     try:
         return list(consumer)
     finally:

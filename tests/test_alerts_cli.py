@@ -43,7 +43,8 @@ def test_try_prints_each_firing_with_its_rule(tmp_path):
 def test_list_shows_recent_alerts_newest_first(stack_settings, search):
     from newsmon.alerts.message import make_alert
     from newsmon.settings import get_settings
-    from newsmon.sinks.elasticsearch import alert_action, ensure_templates, make_client
+    from newsmon.indices import ensure_templates, make_client
+    from newsmon.sinks.elasticsearch import alert_action
 
     ensure_templates(stack_settings)
     client = make_client(stack_settings)

@@ -15,12 +15,13 @@ import pytest
 
 from newsmon.records import stable_id
 from newsmon.stack import spawn_processor, stop_processor
+from newsmon.streams import SIGHTINGS, Stream
 from newsmon.topics import ensure_topics
 from newsmon.producers.config import FeedConfig
 from newsmon.producers.demo import page_html, rss_xml, seed_items
 from newsmon.producers.poller import poll_once
 from newsmon.sinks.consumer import run as run_sink
-from newsmon.sinks.elasticsearch import ensure_templates, make_client
+from newsmon.indices import ensure_templates, make_client
 from tests.support import topic_records, wait_for
 from tests.receivers import Receiver
 
@@ -35,7 +36,7 @@ WIRE_TEXT = ("Russian President Vladimir Putin said on Saturday: “Tehran and M
              "The Kremlin gave no further details of the call.")
 
 
-def topic_values(settings, stream: str) -> list[dict]:
+def topic_values(settings, stream: Stream) -> list[dict]:
     return [json.loads(r.value) for r in topic_records(settings, stream, idle_ms=2000)]
 
 
@@ -87,7 +88,7 @@ def expected_alert_ids(settings, client) -> set[str]:
     """Alert ids per the ES-API server: each rule's query over the indexed statements, repeats excluded."""
     index = settings.index("statements")
     client.indices.refresh(index=index)
-    repeats = {s["duplicate_id"] for s in topic_values(settings, "sightings") if s.get("duplicate_id")}
+    repeats = {s["duplicate_id"] for s in topic_values(settings, SIGHTINGS) if s.get("duplicate_id")}
     ids = set()
     for name, query in RULES.items():
         hits = client.search(index=index, query={"query_string": {"query": query}}, size=1000)["hits"]["hits"]
@@ -138,7 +139,7 @@ def test_seed_feed_alerts_arrive_once_through_an_outage_and_repeats_only_add_sou
 
     assert wait_for(lambda: first_statement().get("source_count") == 2, 120)
     assert sorted(first_statement()["sources"]) == ["seeds", "wire"]
-    sightings = [s for s in topic_values(settings, "sightings") if s["statement_id"] == first_id]
+    sightings = [s for s in topic_values(settings, SIGHTINGS) if s["statement_id"] == first_id]
     assert [s["source"] for s in sightings] == ["wire"]
     duplicate = sightings[0]["duplicate_id"]
     assert wait_for(lambda: client.get(index=statements, id=duplicate)["_source"].get("novel") is False, 60), \

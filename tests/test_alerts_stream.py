@@ -11,8 +11,8 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from newsmon.records import Alert, Sighting, Speaker, Span, Statement, stable_id
 from newsmon.stack import spawn_processor, stop_processor
+from newsmon.streams import ALERTS, DEAD_LETTER, SIGHTINGS, STATEMENTS, Stream, statement_key
 from newsmon.topics import ensure_topics
-from newsmon.processors.agents import statement_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -39,10 +39,10 @@ def statement(sid: str, text: str, name: str, feed: str, about=("SY",), country=
 def publish(settings, statements, raw: list[tuple[bytes, bytes]] = ()) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     for st in statements:
-        producer.send(settings.topic("statements"), key=statement_key(st).encode(),
+        producer.send(STATEMENTS.topic(settings), key=statement_key(st).encode(),
                       value=st.model_dump_json(by_alias=True).encode())
     for key, value in raw:
-        producer.send(settings.topic("statements"), key=key, value=value)
+        producer.send(STATEMENTS.topic(settings), key=key, value=value)
     producer.flush()
     producer.close()
 
@@ -52,8 +52,8 @@ class Tail:
 
     proc = None  # the worker: fail fast if it dies
 
-    def __init__(self, settings, stream: str):
-        self.consumer = KafkaConsumer(settings.topic(stream), bootstrap_servers=settings.kafka_bootstrap_servers,
+    def __init__(self, settings, stream: Stream):
+        self.consumer = KafkaConsumer(stream.topic(settings), bootstrap_servers=settings.kafka_bootstrap_servers,
                                       auto_offset_reset="earliest", enable_auto_commit=False)
         self.values: list[dict] = []
 
@@ -91,7 +91,7 @@ def alert_settings(stack_settings, tmp_path):
 
 def test_novel_statements_alert_repeats_become_sightings_across_a_restart(alert_settings):
     settings = alert_settings
-    alerts, sightings, dead = Tail(settings, "alerts"), Tail(settings, "sightings"), Tail(settings, "dead-letter")
+    alerts, sightings, dead = Tail(settings, ALERTS), Tail(settings, SIGHTINGS), Tail(settings, DEAD_LETTER)
     putin = statement("s1", PUTIN, "Vladimir Putin", "mehr")
     rouhani = statement("s2", "Along with this victory, political negotiations should begin and continue",
                         "Hassan Rouhani", "mehr", country="IR")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from newsmon.endpoints import NoStackError, resolve, settings_env
-from newsmon.localstack import read_endpoints, write_endpoints
+from newsmon.endpoints import read_endpoints, write_endpoints
 from newsmon.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,6 +13,7 @@ from kafka import KafkaProducer
 
 from newsmon.records import RawArticle, stable_id
 from newsmon.stack import spawn_processor, stop_processor
+from newsmon.streams import ARTICLES, DEAD_LETTER, RAW
 from newsmon.topics import ensure_topics
 from newsmon.producers.config import FeedConfig
 from newsmon.producers.demo import page_html, rss_xml, seed_items
@@ -20,7 +21,7 @@ from newsmon.producers.poller import poll_once
 from newsmon.processors.agents import Message, process_batch
 from newsmon.processors.extraction import load_pipeline
 from newsmon.sinks.consumer import run as run_sink
-from newsmon.sinks.elasticsearch import ensure_templates, make_client
+from newsmon.indices import ensure_templates, make_client
 from tests.conftest import POLNEAR_DIR, needs_polnear
 from tests.support import topic_records, wait_for
 
@@ -91,13 +92,13 @@ def test_seed_feed_end_to_end(pipeline, seed_feed, caplog):
     statements_before = count(client, settings.index("statements"))
     again = poll_once(settings, [feed])  # a second poll adds nothing
     assert again.published == 0
-    assert len(topic_records(settings, "raw")) == 3
+    assert len(topic_records(settings, RAW)) == 3
 
     # a malformed raw record: a dead letter with the reason and the payload, nothing else breaks
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    producer.send(settings.topic("raw"), key=b"junk", value=b'{"id": "junk", "feed": 3')
+    producer.send(RAW.topic(settings), key=b"junk", value=b'{"id": "junk", "feed": 3')
     producer.flush()
-    letters = wait_for(lambda: [json.loads(r.value) for r in topic_records(settings, "dead-letter")
+    letters = wait_for(lambda: [json.loads(r.value) for r in topic_records(settings, DEAD_LETTER)
                                 if json.loads(r.value)["stage"] == "process"], 60)
     assert len(letters) == 1 and letters[0]["key"] == "junk"
     assert letters[0]["payload"] == '{"id": "junk", "feed": 3' and letters[0]["error"]
@@ -135,7 +136,7 @@ def test_killing_the_processor_mid_stream_leaves_no_duplicates_and_no_gaps(pipel
 
     def send(batch: list[RawArticle]) -> None:
         for raw in batch:
-            producer.send(settings.topic("raw"), key=raw.id.encode(), value=raw.model_dump_json().encode())
+            producer.send(RAW.topic(settings), key=raw.id.encode(), value=raw.model_dump_json().encode())
         producer.flush()
 
     client = make_client(settings)
@@ -154,6 +155,6 @@ def test_killing_the_processor_mid_stream_leaves_no_duplicates_and_no_gaps(pipel
     assert sorted(doc_ids(client, articles)) == sorted(want_articles)
     assert sorted(doc_ids(client, statements)) == sorted(want_statements)
     # records processed but not committed before the kill are re-sent (4 in our runs): stable ids overwrite
-    replayed = len(topic_records(settings, "articles")) - len(raws)
+    replayed = len(topic_records(settings, ARTICLES)) - len(raws)
     print(f"articles re-sent after the kill: {replayed}")
     assert replayed >= 0

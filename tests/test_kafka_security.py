@@ -22,6 +22,7 @@ from newsmon import kafka as clients
 from newsmon.endpoints import settings_env
 from newsmon.records import RawArticle
 from newsmon.settings import Settings, settings_error
+from newsmon.streams import ARTICLES, RAW
 from tests.support import topic_records, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -279,7 +280,7 @@ def test_right_password_topics_publish_and_consume_over_sasl(secure, seed_texts)
     finally:
         publisher.close()
     assert result.acked == [article.id] and not result.failed
-    records = topic_records(secure, "raw")
+    records = topic_records(secure, RAW)
     assert [(r.key, RawArticle.model_validate_json(r.value).url) for r in records] == [(b"seed-000", article.url)]
 
 
@@ -291,7 +292,7 @@ def test_faust_worker_over_sasl_turns_a_raw_article_into_an_article(secure, seed
     from newsmon.stack import spawn_processor, stop_processor
     from newsmon.topics import ensure_topics
     from newsmon.producers.publish import Publisher
-    from newsmon.processors.app import create_app
+    from newsmon.worker import create_app
 
     secret = tmp_path / "kafka_password"
     secret.write_text(PASSWORD + "\n")
@@ -308,7 +309,7 @@ def test_faust_worker_over_sasl_turns_a_raw_article_into_an_article(secure, seed
             assert publisher.publish([seed_article(seed_texts)]).acked == ["seed-000"]
         finally:
             publisher.close()
-        articles = wait_for(lambda: topic_records(settings, "articles", idle_ms=1000) if proc.poll() is None else [True],
+        articles = wait_for(lambda: topic_records(settings, ARTICLES, idle_ms=1000) if proc.poll() is None else [True],
                             timeout=180, step=1.0)
         assert proc.poll() is None, f"the worker died: {log.read_text()[-3000:]}"
         assert [(r.key, json.loads(r.value)["url"]) for r in articles] == [(b"seed-000", "http://news.test/000")]

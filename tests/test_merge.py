@@ -13,6 +13,7 @@ import pytest
 from newsmon.records import Sighting
 from newsmon.settings import Settings
 from newsmon.sinks.elasticsearch import MERGE_OP, fold_merges, merge_statement, record_actions
+from newsmon.streams import SIGHTINGS
 
 
 def merge(doc=None, sources=(), upsert=None):
@@ -92,7 +93,7 @@ def test_statements_and_sightings_become_merge_actions_without_scripts():
     settings = Settings(index_prefix="t")
     sighting = Sighting(statement_id="st1", source="afp", url="http://afp.test/3", article_id="art3",
                         duplicate_id="st3")
-    first, dup = record_actions(settings, "sightings", sighting.model_dump_json())
+    first, dup = record_actions(settings, SIGHTINGS, sighting.model_dump_json())
     assert first == {"_op_type": MERGE_OP, "_index": settings.index("statements"), "_id": "st1", "doc": {},
                      "sources": ["afp"], "upsert": {"id": "st1"}}
     assert dup == {"_op_type": MERGE_OP, "_index": settings.index("statements"), "_id": "st3",

@@ -15,6 +15,7 @@ from newsmon.alerts import notify
 from newsmon.alerts.message import make_alert
 from newsmon.alerts.rules import parse_rules
 from newsmon.records import DeadLetter
+from newsmon.streams import ALERTS, DEAD_LETTER
 from newsmon.topics import ensure_topics
 from tests.receivers import Mailbox, Receiver
 
@@ -42,7 +43,7 @@ def rules_for(receiver: Receiver, mailbox: Mailbox | None = None, throttle: str 
 def publish(settings, alerts) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     for a in alerts:
-        producer.send(settings.topic("alerts"), key=a.id.encode(), value=a.model_dump_json().encode())
+        producer.send(ALERTS.topic(settings), key=a.id.encode(), value=a.model_dump_json().encode())
     producer.flush()
     producer.close()
 
@@ -67,7 +68,7 @@ def run_until(settings, rules, done, timeout=60.0, **options) -> notify.NotifySt
 
 
 def read_dead_letters(settings, n: int, timeout: float = 20.0) -> list[DeadLetter]:
-    consumer = KafkaConsumer(settings.topic("dead-letter"), bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = KafkaConsumer(DEAD_LETTER.topic(settings), bootstrap_servers=settings.kafka_bootstrap_servers,
                              auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000)
     got: list[DeadLetter] = []
     deadline = time.monotonic() + timeout
@@ -131,7 +132,7 @@ def test_after_the_retry_budget_the_alert_is_dead_lettered(stack_settings, recei
     alert = make_alert("Putin", "statements", statement(1), ["desk", "nowhere"])
     publish(stack_settings, [alert])
     producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap_servers)
-    producer.send(stack_settings.topic("alerts"), key=b"junk", value=b"{not json")
+    producer.send(ALERTS.topic(stack_settings), key=b"junk", value=b"{not json")
     producer.flush()
     producer.close()
     stats = run_until(stack_settings, rules, lambda s: receiver.refused >= 2, retry_budget_s=1.0, backoff_s=0.2)

@@ -10,10 +10,11 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from newsmon.records import Article, RawArticle, Span, Speaker, Statement
 from newsmon.stack import spawn_processor, stop_processor
+from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, RAW, STATEMENTS, UNATTRIBUTED_KEY, Stream, statement_key
 from newsmon.topics import ensure_topics
+from newsmon.worker import create_app
 from newsmon.processors import agents
-from newsmon.processors.agents import UNATTRIBUTED_KEY, Message, process_batch, records_out, statement_key
-from newsmon.processors.app import create_app
+from newsmon.processors.agents import Message, process_batch, records_out
 from newsmon.processors.extraction import load_pipeline
 
 
@@ -74,8 +75,8 @@ def test_records_are_keyed_for_partitioning():
     assert [statement_key(s) for s in (named, unresolved, anonymous)] == ["Q7747", "he", UNATTRIBUTED_KEY]
     article = Article(id="a", timestamp="2016-12-25T00:00:00Z", feed="f", url="u", title="t", fetched="2016-12-25T00:00:00Z")
     out = records_out(agents.Processed(extracted=[(article, [named, anonymous], [])]))
-    assert [(stream, key) for stream, key, _ in out] == [("articles", "a"), ("statements", "Q7747"),
-                                                          ("statements", UNATTRIBUTED_KEY)]
+    assert [(stream.name, key.decode()) for stream, key, _ in out] == [("articles", "a"), ("statements", "Q7747"),
+                                                                        ("statements", UNATTRIBUTED_KEY)]
     assert json.loads(out[0][2])["@timestamp"].startswith("2016-12-25")
 
 
@@ -87,7 +88,7 @@ def test_create_app_uses_settings(stack_settings):
     assert app.conf.topic_partitions == 3 and not app.conf.topic_allow_declare
     assert not app.conf.web_enabled
     assert str(app.conf.datadir).startswith(str(settings.data_dir))
-    assert settings.topic("raw") in {t for agent in app.agents.values() for t in agent.channel.topics}
+    assert RAW.topic(settings) in {t for agent in app.agents.values() for t in agent.channel.topics}
 
 
 @pytest.mark.integration
@@ -97,12 +98,12 @@ def test_worker_writes_outputs_keyed_by_id_and_keeps_running(stack_settings, see
     proc = spawn_processor(settings, "warning")
     try:
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-        producer.send(settings.topic("raw"), key=b"bad", value=b"\xff\xfe not a record")
+        producer.send(RAW.topic(settings), key=b"bad", value=b"\xff\xfe not a record")
         for num, text in seed_texts.items():
             r = raw(num, text)
-            producer.send(settings.topic("raw"), key=r.id.encode(), value=r.model_dump_json().encode())
+            producer.send(RAW.topic(settings), key=r.id.encode(), value=r.model_dump_json().encode())
         producer.flush()
-        consumer = KafkaConsumer(settings.topic("articles"), settings.topic("dead-letter"),
+        consumer = KafkaConsumer(ARTICLES.topic(settings), DEAD_LETTER.topic(settings),
                                  bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest")
         got: dict[str, list] = {"articles": [], "dead-letter": []}
         deadline = time.monotonic() + 120
@@ -128,7 +129,7 @@ def test_create_app_adds_the_alert_agents_when_rules_are_set(stack_settings):
     ensure_topics(settings)
     app = create_app(settings)
     topics = {t for agent in app.agents.values() for t in agent.channel.topics}
-    assert {settings.topic("raw"), settings.topic("statements"), settings.topic("events")} <= topics
+    assert {RAW.topic(settings), STATEMENTS.topic(settings), EVENTS.topic(settings)} <= topics
 
 
 @pytest.mark.integration
@@ -136,11 +137,11 @@ def test_novelty_runs_without_rules(stack_settings):
     ensure_topics(stack_settings)
     app = create_app(stack_settings)  # no rules file: repeats are still recorded, nothing alerts
     topics = {t for agent in app.agents.values() for t in agent.channel.topics}
-    assert settings_topics(stack_settings, "raw", "statements") == topics
+    assert settings_topics(stack_settings, RAW, STATEMENTS) == topics
 
 
-def settings_topics(settings, *streams: str) -> set[str]:
-    return {settings.topic(s) for s in streams}
+def settings_topics(settings, *streams: Stream) -> set[str]:
+    return {s.topic(settings) for s in streams}
 
 
 def test_oversized_output_becomes_a_bounded_dead_letter():

@@ -18,7 +18,7 @@ from newsmon.producers.config import FeedConfig, FeedConfigError, load_feeds, pa
 from newsmon.producers.demo import page_html, rss_xml, seed_items, serve_demo
 from newsmon.producers.fetch import (FetchTimeout, HTTPStatusError, TooLarge, TooManyRedirects, Unreachable, Validators,
                              fetch, make_client)
-from newsmon.localstack import free_port as closed_port
+from newsmon.servers.lite import free_port as closed_port
 from newsmon.producers.normalize import MalformedFeed, canonical_url, html_to_text, parse_feed
 from newsmon.producers.pages import extract_main_text, with_page_text
 from newsmon.producers.poller import backoff_s, human_s, next_wait_s

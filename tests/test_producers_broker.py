@@ -16,9 +16,10 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from werkzeug import Response
 
-from newsmon.localstack import free_port
+from newsmon.servers.lite import free_port
 from newsmon.records import DeadLetter, RawArticle
 from newsmon.settings import Settings
+from newsmon.streams import DEAD_LETTER, RAW, Stream
 from newsmon.topics import ensure_topics
 from newsmon.producers.config import FeedConfig
 from newsmon.producers.demo import page_html, rss_xml, seed_items
@@ -59,9 +60,9 @@ def seed_site(httpserver):
     return FeedConfig(name="seeds", url=httpserver.url_for("/feed.xml"), tags=["demo"])
 
 
-def consume(settings: Settings, stream: str, expect: int, timeout: float = 10.0) -> list:
+def consume(settings: Settings, stream: Stream, expect: int, timeout: float = 10.0) -> list:
     """Every record of a topic (all partitions, no consumer group), waiting up to `timeout` for `expect`."""
-    topic = settings.topic(stream)
+    topic = stream.topic(settings)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=1000)
     try:
@@ -82,7 +83,7 @@ def test_seed_feed_lands_on_raw_topic_with_full_text(settings, seed_site, seed_t
     report = poll_once(settings, [seed_site])
     assert report.errors == {} and report.published == 3
 
-    records = consume(settings, "raw", expect=3)
+    records = consume(settings, RAW, expect=3)
     articles = [RawArticle.model_validate_json(r.value) for r in records]
     assert len(articles) == 3
     assert all(r.key.decode() == a.id for r, a in zip(records, articles))
@@ -107,7 +108,7 @@ def test_second_poll_and_restart_add_nothing(settings, seed_site, httpserver):
     httpserver.expect_request("/feed.xml").respond_with_data(rss_xml(items), content_type="application/rss+xml")
     third = poll_once(settings, [seed_site])
     assert third.published == 0 and third.seen == 3 and third.errors == {}
-    assert len(consume(settings, "raw", expect=3)) == 3
+    assert len(consume(settings, RAW, expect=3)) == 3
 
 
 def test_one_poller_polling_twice_adds_nothing(settings, seed_site):
@@ -117,14 +118,14 @@ def test_one_poller_polling_twice_adds_nothing(settings, seed_site):
 
     first, second = asyncio.run(twice())
     assert (first.published, second.published) == (3, 0)
-    assert len(consume(settings, "raw", expect=3)) == 3
+    assert len(consume(settings, RAW, expect=3)) == 3
 
 
 def test_same_story_in_two_feeds_is_published_once(settings, seed_site):
     twin = seed_site.model_copy(update={"name": "seeds-twin"})
     report = poll_once(settings, [seed_site, twin])
     assert report.published == 3 and report.seen == 3
-    assert len(consume(settings, "raw", expect=3)) == 3
+    assert len(consume(settings, RAW, expect=3)) == 3
 
 
 def test_unreachable_and_malformed_feeds_are_reported_and_good_feed_publishes(settings, seed_site, httpserver,
@@ -143,14 +144,14 @@ def test_unreachable_and_malformed_feeds_are_reported_and_good_feed_publishes(se
     assert "feed broken: malformed feed (not well-formed XML: no element found)" in caplog.text
     assert "feed seeds: 3 new, 0 already seen" in caplog.text
 
-    letters = [DeadLetter.model_validate_json(r.value) for r in consume(settings, "dead-letter", expect=1)]
+    letters = [DeadLetter.model_validate_json(r.value) for r in consume(settings, DEAD_LETTER, expect=1)]
     assert len(letters) == 1
     assert letters[0].stage == "produce" and letters[0].key == "broken" and letters[0].error_type == "MalformedFeed"
     assert "cut off" in letters[0].payload["document"]
 
     again = poll_once(settings, feeds)  # same broken document: reported again, not dead-lettered again
     assert again.errors["broken"].startswith("malformed feed") and again.published == 0
-    assert len(consume(settings, "dead-letter", expect=1, timeout=2)) == 1
+    assert len(consume(settings, DEAD_LETTER, expect=1, timeout=2)) == 1
 
 
 def test_malformed_entry_is_dead_lettered_once_and_the_rest_published(settings, httpserver):
@@ -163,11 +164,11 @@ def test_malformed_entry_is_dead_lettered_once_and_the_rest_published(settings, 
     feed = FeedConfig(name="mixed", url=httpserver.url_for("/mixed.xml"))
     report = poll_once(settings, [feed])
     assert (report.published, report.rejected, report.errors) == (1, 1, {})
-    article = RawArticle.model_validate_json(consume(settings, "raw", expect=1)[0].value)
+    article = RawArticle.model_validate_json(consume(settings, RAW, expect=1)[0].value)
     assert article.title == "Good one" and article.content_source == "feed"  # full text in the feed: no page fetch
 
     assert poll_once(settings, [feed]).published == 0
-    letters = [json.loads(r.value) for r in consume(settings, "dead-letter", expect=1, timeout=3)]
+    letters = [json.loads(r.value) for r in consume(settings, DEAD_LETTER, expect=1, timeout=3)]
     assert len(letters) == 1
     assert letters[0]["error"] == "feed mixed: entry 'Orphan' has neither link nor guid"
     assert letters[0]["payload"]["entry"]["summary"] == "no link, no guid"
@@ -180,7 +181,7 @@ def test_run_in_a_thread_publishes_and_stops(settings, seed_site, caplog):
         thread = threading.Thread(target=run, args=(settings, [seed_site, offline], stop))
         thread.start()
         try:
-            records = consume(settings, "raw", expect=3, timeout=20)
+            records = consume(settings, RAW, expect=3, timeout=20)
         finally:
             stop.set()
             thread.join(15)
@@ -231,7 +232,7 @@ def test_produce_once_cli_reports_each_feed_and_a_restart_adds_nothing(settings,
     assert "published 3, already seen 0, malformed entries 0, failed feeds 1 of 2" in first
     second = produce_once()  # a new process on the same data directory
     assert "seeds not modified" in second
-    articles = [RawArticle.model_validate_json(r.value) for r in consume(settings, "raw", expect=3)]
+    articles = [RawArticle.model_validate_json(r.value) for r in consume(settings, RAW, expect=3)]
     assert len(articles) == 3 and sorted(a.content_source for a in articles) == ["page"] * 3
 
 
@@ -239,7 +240,7 @@ def test_produce_cli_runs_until_interrupted(settings):
     proc = subprocess.Popen([sys.executable, "-c", PRODUCE, "--demo", "--demo-only"], env=cli_env(settings),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert len(consume(settings, "raw", expect=3, timeout=30)) == 3
+        assert len(consume(settings, RAW, expect=3, timeout=30)) == 3
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:
@@ -264,4 +265,4 @@ def test_items_not_acknowledged_are_not_marked_seen_and_go_out_next_poll(setting
     assert failed.errors["seeds"].startswith("publish failed for 3 of 3 items (MessageSizeTooLargeError")
     # nothing was marked seen and the feed's validators were not kept (no 304 next time): all three go out
     assert poll_once(settings, [seed_site]).published == 3
-    assert len(consume(settings, "raw", expect=3)) == 3
+    assert len(consume(settings, RAW, expect=3)) == 3

@@ -4,12 +4,11 @@ template. Both are run here and compared; nothing is hard-coded except known ser
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsmon.alerts.query import TEMPLATES_DIR
+from newsmon.indices import template as index_template
 from newsmon.alerts.rules import Rule
 
 pytestmark = pytest.mark.integration
@@ -170,7 +169,7 @@ ENGINE_DEPARTS = ["about:(IR RU)"]
 @pytest.fixture(scope="module")
 def es_index(search):
     es = Elasticsearch(search.url)
-    template = json.loads((TEMPLATES_DIR / "statements.json").read_text())
+    template = index_template("statements")
     index = "rules-vs-es-statements"
     if es.indices.exists(index=index):
         es.indices.delete(index=index)

@@ -10,11 +10,13 @@ from datetime import datetime, timezone
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from newsmon.localstack import LocalSearch
+from newsmon.servers.lite import LocalSearch
 from newsmon.records import Article, Entity, Event, Place, Sighting, Span, Speaker, Statement
+from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, SIGHTINGS, STATEMENTS, Stream
 from newsmon.topics import ensure_topics
 from newsmon.sinks.consumer import run as run_sink
-from newsmon.sinks.elasticsearch import (bulk_index, ensure_templates, make_client, record_actions, template)
+from newsmon.indices import ensure_templates, make_client, template
+from newsmon.sinks.elasticsearch import bulk_index, record_actions
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -44,7 +46,7 @@ def event(i: int) -> Event:
 
 
 def actions(settings, records) -> list[dict]:
-    kinds = {Article: "articles", Statement: "statements", Event: "events", Sighting: "sightings"}
+    kinds = {Article: ARTICLES, Statement: STATEMENTS, Event: EVENTS, Sighting: SIGHTINGS}
     return [a for r in records for a in record_actions(settings, kinds[type(r)], r.model_dump_json(by_alias=True))]
 
 
@@ -114,7 +116,7 @@ def test_sightings_merge_into_the_first_statement(stack_settings):
 def test_rejected_document_is_reported_not_dropped(stack_settings):
     client = make_client(stack_settings)
     ensure_templates(stack_settings, client)
-    [bad] = record_actions(stack_settings, "articles", article(3).model_dump_json(by_alias=True))
+    [bad] = record_actions(stack_settings, ARTICLES, article(3).model_dump_json(by_alias=True))
     bad["_source"]["@timestamp"] = "not a date"
     result = bulk_index(client, [bad] + actions(stack_settings, [article(4)]))
     assert result.indexed == 1
@@ -123,15 +125,15 @@ def test_rejected_document_is_reported_not_dropped(stack_settings):
 
 def test_record_action_rejects_malformed_records(stack_settings):
     with pytest.raises(ValueError):
-        record_actions(stack_settings, "articles", b"{not json")
+        record_actions(stack_settings, ARTICLES, b"{not json")
     with pytest.raises(ValueError):
-        record_actions(stack_settings, "statements", json.dumps({"id": "x"}))
+        record_actions(stack_settings, STATEMENTS, json.dumps({"id": "x"}))
 
 
-def _publish(settings, stream: str, records) -> None:
+def _publish(settings, stream: Stream, records) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     for key, value in records:
-        producer.send(settings.topic(stream), key=key.encode(), value=value)
+        producer.send(stream.topic(settings), key=key.encode(), value=value)
     producer.flush()
     producer.close()
 
@@ -146,14 +148,14 @@ def test_sink_survives_elasticsearch_outage_and_dead_letters_bad_records(broker,
     try:
         sink.start()
         first = [article(i) for i in range(5)]
-        _publish(settings, "articles", [(a.id, a.model_dump_json(by_alias=True).encode()) for a in first])
-        _publish(settings, "articles", [("junk", b"{not json")])
+        _publish(settings, ARTICLES, [(a.id, a.model_dump_json(by_alias=True).encode()) for a in first])
+        _publish(settings, ARTICLES, [("junk", b"{not json")])
         assert wait_for(lambda: counts(client, settings)["articles"] == 5)
 
         search.stop()  # Elasticsearch goes away while records keep coming
         more = [article(i) for i in range(5, 25)] + [statement(i) for i in range(10)]
-        _publish(settings, "articles", [(a.id, a.model_dump_json(by_alias=True).encode()) for a in more[:20]])
-        _publish(settings, "statements", [(s.id, s.model_dump_json(by_alias=True).encode()) for s in more[20:]])
+        _publish(settings, ARTICLES, [(a.id, a.model_dump_json(by_alias=True).encode()) for a in more[:20]])
+        _publish(settings, STATEMENTS, [(s.id, s.model_dump_json(by_alias=True).encode()) for s in more[20:]])
         time.sleep(8)  # longer than max_poll_interval: the sink must stay in its group and keep the records
         search.start()
         assert wait_for(lambda: counts(client, settings) == {"articles": 25, "statements": 10, "events": 0}, 90)
@@ -162,7 +164,7 @@ def test_sink_survives_elasticsearch_outage_and_dead_letters_bad_records(broker,
         sink.join(30)
         search.stop()
     assert not sink.is_alive()
-    dead = KafkaConsumer(settings.topic("dead-letter"), bootstrap_servers=settings.kafka_bootstrap_servers,
+    dead = KafkaConsumer(DEAD_LETTER.topic(settings), bootstrap_servers=settings.kafka_bootstrap_servers,
                          auto_offset_reset="earliest", consumer_timeout_ms=3000)
     letters = [json.loads(m.value) for m in dead]
     dead.close()
@@ -184,16 +186,16 @@ def test_sink_dead_letters_what_elasticsearch_rejects_with_its_kafka_origin(stac
     # an index someone created by hand with a conflicting mapping: its documents are rejected, not lost
     client.indices.create(index=settings.index("articles"), mappings={"properties": {"title": {"type": "integer"}}})
     a = article(7)
-    _publish(settings, "articles", [(a.id, a.model_dump_json(by_alias=True).encode())])
+    _publish(settings, ARTICLES, [(a.id, a.model_dump_json(by_alias=True).encode())])
     st = statement(7)
-    _publish(settings, "statements", [(st.id, st.model_dump_json(by_alias=True).encode())])
+    _publish(settings, STATEMENTS, [(st.id, st.model_dump_json(by_alias=True).encode())])
     stats = run_sink(settings, threading.Event(), idle_exit_s=10)
     assert stats.dead_letters == 1 and stats.indexed == 2  # the statement, then the dead letter itself
-    dead = KafkaConsumer(settings.topic("dead-letter"), bootstrap_servers=settings.kafka_bootstrap_servers,
+    dead = KafkaConsumer(DEAD_LETTER.topic(settings), bootstrap_servers=settings.kafka_bootstrap_servers,
                          auto_offset_reset="earliest", consumer_timeout_ms=3000)
     [letter] = [json.loads(m.value) for m in dead]
     dead.close()
-    assert letter["topic"] == settings.topic("articles") and letter["offset"] == 0 and letter["key"] == "art7"
+    assert letter["topic"] == ARTICLES.topic(settings) and letter["offset"] == 0 and letter["key"] == "art7"
     assert letter["payload"]["id"] == "art7" and letter["error"]
     assert client.get(index=settings.index("statements"), id="st7")["found"]
     client.indices.refresh(index=settings.index("dead-letters"))

@@ -17,10 +17,11 @@ import pytest
 import yaml
 
 from newsmon.endpoints import resolve
-from newsmon.localstack import read_endpoints
+from newsmon.endpoints import read_endpoints
 from newsmon.settings import Settings
 from newsmon.producers.demo import rss_xml, seed_texts
-from newsmon.sinks.elasticsearch import make_client
+from newsmon.indices import make_client
+from newsmon.streams import ALERTS, RAW, STATEMENTS
 from tests.support import topic_records, wait_for
 from tests.test_cli import REPO, clean_env, discard_local_search
 
@@ -125,10 +126,10 @@ def test_sigkill_of_up_mid_stream_then_up_again_loses_nothing(tmp_path, httpserv
         settings = resolve(Settings(data_dir=data))
         client = make_client(settings)
         statements, alerts = settings.index("statements"), settings.index("alerts")
-        published = {json.loads(r.value)["id"] for r in topic_records(settings, "raw")}
+        published = {json.loads(r.value)["id"] for r in topic_records(settings, RAW)}
         assert wait_for(lambda: count(client, articles) == N_ARTICLES, 400, step=1), log.read_text()[-3000:]
-        want_statements = {json.loads(r.value)["id"] for r in topic_records(settings, "statements")}
-        want_alerts = {json.loads(r.value)["id"] for r in topic_records(settings, "alerts")}
+        want_statements = {json.loads(r.value)["id"] for r in topic_records(settings, STATEMENTS)}
+        want_alerts = {json.loads(r.value)["id"] for r in topic_records(settings, ALERTS)}
         assert wait_for(lambda: count(client, statements) == len(want_statements)
                         and count(client, alerts) == len(want_alerts), 120, step=1)
         ids = {h["_id"] for h in client.search(index=articles, size=1000, source=False)["hits"]["hits"]}

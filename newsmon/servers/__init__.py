@@ -42,7 +42,7 @@ def make_broker(kind: str, data_dir: Path, say: Callable[[str], None] = print, *
         from newsmon.servers.kafka import KafkaServer
 
         return KafkaServer(data_dir / "kafka", say=say, **options)
-    from newsmon.localstack import LocalBroker
+    from newsmon.servers.lite import LocalBroker
 
     return LocalBroker(data_dir / "tansu")
 
@@ -52,7 +52,7 @@ def make_search(kind: str, data_dir: Path, say: Callable[[str], None] = print):
         from newsmon.servers.elasticsearch import ElasticsearchServer
 
         return ElasticsearchServer(data_dir / "elasticsearch", say=say)
-    from newsmon.localstack import LocalSearch
+    from newsmon.servers.lite import LocalSearch
 
     return LocalSearch(data_dir / "noida")
 

@@ -1,4 +1,8 @@
-"""`newsmon alerts ...` commands: check rules, try them offline on text files, list recent alerts, notify."""
+"""`newsmon alerts ...` commands: check rules, try them offline on text files, list recent alerts, notify.
+
+They sit with the CLI rather than in the alerts stage because they wire stages together: `try` runs
+the processor's extraction before the rules, `list` searches the alerts index.
+"""
 
 from __future__ import annotations
 
@@ -58,9 +62,10 @@ def try_rules(rules: Path = RULES_ARG,
     """Run extraction, novelty and the rules over text files offline; print each firing with its rule."""
     from newsmon.alerts.novelty import NoveltyDetector
     from newsmon.alerts.stream import record_outputs, statement_outputs
-    from newsmon.records import Alert, RawArticle, stable_id
+    from newsmon.records import RawArticle, stable_id
     from newsmon.settings import get_settings
-    from newsmon.processors.agents import extract_articles, statement_key
+    from newsmon.streams import ALERTS, statement_key
+    from newsmon.processors.agents import extract_articles
     from newsmon.processors.extraction import load_pipeline
 
     ruleset = _load(rules)
@@ -86,10 +91,10 @@ def try_rules(rules: Path = RULES_ARG,
                               f"{escape(st.content.text[:80])}[/]", soft_wrap=True)
             outputs += statement_outputs(ruleset, st, verdict)
         for stream, alert_id, value in outputs:
-            if stream != "alerts" or alert_id in printed:  # a file given twice: its alerts are the same
+            if stream is not ALERTS or alert_id in printed:  # a file given twice: its alerts are the same
                 continue
             printed.add(alert_id)
-            alert = Alert.model_validate_json(value)
+            alert = ALERTS.decode(value)
             fired += 1
             first, _, rest = alert.message.partition("\n")
             console.print(f"[bold red]{escape(alert.rule)}[/] ({article.feed}) {escape(first)} "
@@ -105,7 +110,7 @@ def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (new
     """Recent alerts from the alerts index."""
     from newsmon.endpoints import NoStackError, resolve
     from newsmon.settings import get_settings
-    from newsmon.sinks.search import search
+    from newsmon.search import search
 
     try:
         settings = resolve(get_settings(), ("elasticsearch",))

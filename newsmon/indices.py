@@ -1,0 +1,63 @@
+"""Elasticsearch admin: the client, the index templates (mappings) and index creation.
+
+The templates in `newsmon/templates/<index>.json` are the one description of what each index holds:
+`ensure_templates` installs them, and the rule compiler reads the same files for the fields a query
+may name and their types, so a rule means what a search of the index means.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch
+
+from newsmon.settings import Settings
+
+INDICES = ("articles", "statements", "events", "alerts", "dead-letters")
+
+
+def template(name: str) -> dict[str, Any]:
+    """The template body (`settings`, `mappings`) of one index, from `newsmon/templates/<name>.json`."""
+    try:
+        text = resources.files("newsmon").joinpath("templates", f"{name}.json").read_text("utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"no index template {name!r}") from None
+    return json.loads(text)
+
+
+def make_client(settings: Settings, **options: Any) -> Elasticsearch:
+    """An Elasticsearch client for `settings.elasticsearch_url` with its API key / basic auth / TLS options."""
+    if not settings.elasticsearch_url:
+        raise ValueError("no Elasticsearch URL configured (ELASTICSEARCH_URL)")
+    kwargs: dict[str, Any] = {"request_timeout": 30}
+    if settings.elasticsearch_api_key:
+        kwargs["api_key"] = settings.elasticsearch_api_key
+    elif settings.elasticsearch_username:
+        kwargs["basic_auth"] = (settings.elasticsearch_username, settings.elasticsearch_password or "")
+    if settings.elasticsearch_url.startswith("https"):
+        kwargs["verify_certs"] = settings.elasticsearch_verify_certs
+        if settings.elasticsearch_ca_certs:
+            kwargs["ca_certs"] = settings.elasticsearch_ca_certs
+    kwargs.update(options)
+    return Elasticsearch(settings.elasticsearch_url, **kwargs)
+
+
+def ensure_templates(settings: Settings, client: Elasticsearch | None = None) -> list[str]:
+    """Install the index templates and create the indices that do not exist yet; returns the index names."""
+    client = client or make_client(settings)
+    names = []
+    for short in INDICES:
+        index = settings.index(short)
+        body = template(short)
+        client.indices.put_index_template(name=index, index_patterns=[index], template=body, priority=200,
+                                          meta={"managed_by": "newsmon"})
+        if not client.indices.exists(index=index):
+            try:
+                client.indices.create(index=index)
+            except ApiError as exc:
+                if exc.meta.status != 400 or "already_exists" not in str(exc):
+                    raise
+        names.append(index)
+    return names

@@ -245,13 +245,14 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
             rules: int = typer.Option(1000, help="Rules loaded for the rule-cost measurement."),
             cost_articles: int = typer.Option(40, help="Articles extracted for the rule-cost measurement."),
             latency: bool = typer.Option(True, help="Run the latency measurement (needs a broker)."),
+            stack: str = typer.Option("auto", help="Local broker when none is configured: apache, lite or auto."),
             timeout: float = typer.Option(300, help="Give up after this many seconds per stage.")) -> None:
     """Alert latency (p50/p99, target p99 < 2 s) and the cost of 1,000 rules per record (target < 10%)."""
     import logging
     import uuid
 
     from newsmon.alerts.rules import parse_rules
-    from newsmon.servers.lite import LocalBroker
+    from newsmon.bench.servers import bench_servers
     from newsmon.settings import get_settings
     from newsmon.processors.agents import extract_articles
     from newsmon.processors.extraction import load_pipeline
@@ -284,15 +285,9 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
         ruleset = parse_rules(rules_file.read_text())
         updates = {"topic_prefix": name, "data_dir": Path(tmp) / "data", "rules_file": rules_file}
         base = in_process_latency(settings.model_copy(update=updates), nlp, ruleset, base_items, receiver)
-        broker = None
-        try:
-            if not settings.kafka_bootstrap_servers:
-                broker = LocalBroker(Path(tmp) / "tansu").start()
-                updates["kafka_bootstrap_servers"] = broker.bootstrap
+        with bench_servers(settings, stack, Path(tmp), search=False) as servers:
+            updates.update(servers)
             lat, hops = pipeline_latency(settings.model_copy(update=updates), items, rate, timeout, receiver)
-        finally:
-            if broker is not None:
-                broker.stop()
     b50 = statistics.median(base)
     p50, p99 = statistics.median(lat), _pct(lat, 99)
     typer.echo(f"latency raw topic -> alert at HTTP receiver, {len(lat)} articles at {rate:g}/s: "

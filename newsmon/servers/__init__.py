@@ -57,29 +57,46 @@ def make_search(kind: str, data_dir: Path, say: Callable[[str], None] = print):
     return LocalSearch(data_dir / "noida")
 
 
+PORT_RETRIES = 2  # a port can be taken between choosing it and the JVM binding it (many stacks on one machine)
+
+
 def start_all(*servers, timeout: float = 180.0) -> None:
     """Start the servers side by side (each JVM takes ~10 s to come up); raise the first failure.
 
     Each is spawned from the calling thread (a child's parent-death signal fires when the thread that
-    spawned it ends), then all are waited for in parallel.
+    spawned it ends), then all are waited for in parallel. A server that died because another program
+    took its port meanwhile is started again (it picks a free port), up to `PORT_RETRIES` times.
     """
-    errors: list[BaseException] = []
+    pending = list(servers)
+    for attempt in range(PORT_RETRIES + 1):
+        failures = _launch_and_wait(pending, timeout)
+        if not failures:
+            return
+        pending = [server for server, _ in failures if getattr(server, "port_taken", lambda: False)()]
+        if attempt == PORT_RETRIES or len(pending) < len(failures):
+            raise failures[0][1]
+        for server in pending:
+            server.say(f"{server.label}: its port was taken while it started; starting it again")
+
+
+def _launch_and_wait(servers: list, timeout: float) -> list[tuple[object, BaseException]]:
+    failures: list[tuple[object, BaseException]] = []
     for server in servers:
+        getattr(server, "mark_log", lambda: None)()
         server.launch()
 
     def run(server) -> None:
         try:
             server.wait_ready(timeout)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            errors.append(exc)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            failures.append((server, exc))
 
     threads = [threading.Thread(target=run, args=(s,), name=f"start-{type(s).__name__}") for s in servers]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if errors:
-        raise errors[0]
+    return failures
 
 
 def describe(server) -> str:

@@ -151,6 +151,9 @@ def tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+PORT_TAKEN = ("BindException", "BindTransportException", "Address already in use")
+
+
 class ManagedServer:
     """The life cycle the real servers share: `launch()` (subclass), wait until ready, stop, kill.
 
@@ -179,6 +182,23 @@ class ManagedServer:
         wait_until(self._ready, proc=self.proc, name=self.label, log=self.log_path, timeout=timeout)
         self.ready_after_s = time.monotonic() - self._started
         return self
+
+    def port_taken(self) -> bool:
+        """Whether the last start failed because a port it chose was bound by someone else meanwhile."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(getattr(self, "_log_mark", 0))
+                text = log.read().decode("utf-8", "replace")
+        except OSError:
+            return False
+        return any(marker in text for marker in PORT_TAKEN)
+
+    def mark_log(self) -> None:
+        """Remember where the log ends now, so `port_taken` reads only what the next start writes."""
+        try:
+            self._log_mark = self.log_path.stat().st_size
+        except OSError:
+            self._log_mark = 0
 
     def stop(self) -> None:
         terminate(self.proc, timeout=60)

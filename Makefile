@@ -4,12 +4,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: up test bench clean
+.PHONY: up test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[local,test]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[local,test,lint]'
 	touch $(STAMP)
 
 up: $(STAMP)
@@ -18,5 +18,15 @@ up: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
+# ruff, mypy and the import contracts (pyproject.toml). mypy and import-linter read the package tree as a
+# wheel installs it (`newsmon.sinks` ...), laid out from links by .ci/import_tree.py.
+IMPORT_TREE := build/imports
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python .ci/import_tree.py $(IMPORT_TREE)
+	cd $(IMPORT_TREE) && $(abspath $(VENV))/bin/mypy --config-file $(CURDIR)/pyproject.toml \
+	    --cache-dir $(CURDIR)/build/mypy-cache -p newsmon
+	cd $(IMPORT_TREE) && PYTHONPATH=. $(abspath $(VENV))/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build/imports

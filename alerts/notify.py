@@ -115,7 +115,7 @@ class Notifier:
         self.dead_letter = dead_letter
         self.retry_budget_s, self.backoff_s, self.max_backoff_s = retry_budget_s, backoff_s, max_backoff_s
         self.console = console or Console(stderr=True)
-        self.wait = wait or (lambda s: (time.sleep(s), True)[1])
+        self.wait = wait or _sleep
         self.send = send
         self.stats = NotifyStats()
 
@@ -128,7 +128,7 @@ class Notifier:
         """Deliver an alert to all its destinations, skipping those the ledger has an outcome for."""
         self.stats.alerts += 1
         targets = [(d, url, stable_id(d, url or ""))
-                   for d in alert.destinations for url in self.rules.urls(d) or [None]]
+                   for d in alert.destinations for url in self.rules.urls(d) or _NO_URL]
         pending = [t for t in targets if not self.ledger.status(alert.id, t[2])]
         self.stats.skipped += len(targets) - len(pending)
         if pending or not targets:  # a re-read after a restart is not printed again
@@ -181,9 +181,20 @@ class Notifier:
         log.error("notify: alert %s to %s dead-lettered: %s", alert.id, destination, error)
 
 
+def _sleep(seconds: float) -> bool:
+    """The default wait between delivery attempts: sleep, then go on (True)."""
+    time.sleep(seconds)
+    return True
+
+
+_NO_URL: list[str | None] = [None]  # a destination without URLs still gets its (failing) attempt
+
+
 def _decode(value: bytes | None) -> Any:
+    if value is None:
+        return None
     try:
-        return json.loads(value) if value is not None else None
+        return json.loads(value)
     except ValueError:
         return value.decode("utf-8", "replace")
 

@@ -280,6 +280,14 @@ def _parse_date(text: str, round_up: bool) -> datetime | None:
     return dt
 
 
+def number_bound(text: str, round_up: bool) -> Callable[[], float] | None:
+    """A number range bound as `date_bound` gives a date's (rounding does not apply to numbers)."""
+    if not _is_number(text):
+        return None
+    value = float(text)
+    return lambda: value
+
+
 def date_bound(text: str, round_up: bool) -> Callable[[], float] | None:
     """An Elasticsearch date (with optional date math) as a function returning epoch millis."""
     if "||" in text:
@@ -369,7 +377,8 @@ def _any(preds: list[Pred]) -> Pred:
 
 
 def _union(items: list[_C]) -> _C:
-    anchors = None if any(c.anchors is None for c in items) else frozenset().union(*(c.anchors for c in items))
+    anchors = (None if any(c.anchors is None for c in items)
+               else frozenset().union(*(c.anchors for c in items if c.anchors is not None)))
     return _C(_any([c.pred for c in items]), anchors)
 
 
@@ -560,7 +569,8 @@ class _Compiler:
             return _C(lambda doc: b in doc.values(f), None)
         return self.refuse(node, f, value, "a searchable value", lenient)
 
-    def refuse(self, node: tree.Item, f: FieldInfo, value: str, wanted: str, lenient: bool) -> None:
+    def refuse(self, node: tree.Item, f: FieldInfo, value: str, wanted: str, lenient: bool) -> _C | None:
+        """A value the field cannot hold: no clause when `lenient` (a bare term over every field), else an error."""
         if lenient:
             return None
         raise self.error(node, f"field {f.name!r} ({f.type}) needs {wanted}, not {value!r}")
@@ -589,12 +599,8 @@ class _Compiler:
     def range_one(self, node, f: FieldInfo, lo: str | None, hi: str | None, inc_lo: bool, inc_hi: bool,
                   lenient: bool) -> _C | None:
         if f.type in NUMERIC or f.type in ("date", "date_nanos"):
-            if f.type in NUMERIC:
-                conv = (lambda s, up: (lambda x=float(s): x) if _is_number(s) else None)
-                wanted = "numbers"
-            else:
-                conv = date_bound
-                wanted = "dates"
+            conv = number_bound if f.type in NUMERIC else date_bound
+            wanted = "numbers" if f.type in NUMERIC else "dates"
             # Elasticsearch rounds gt and lte up, gte and lt down.
             lo_f = None if lo is None else conv(lo, not inc_lo)
             hi_f = None if hi is None else conv(hi, inc_hi)

@@ -110,7 +110,7 @@ class RuleSet(BaseModel):
         got = self.destinations.get(destination)
         if got is None:
             inline = {label(d): d for r in self.rules for d in r.destinations if d not in self.destinations}
-            got = inline.get(destination, [])
+            return [inline[destination]] if destination in inline else []
         return [got] if isinstance(got, str) else list(got)
 
     def labels(self, rule: Rule) -> list[str]:
@@ -121,7 +121,7 @@ class RuleSet(BaseModel):
         """Compile every rule and build the anchor index (raises `RuleError` on the first bad rule)."""
         for rule in self.rules:
             try:
-                rule.compiled
+                _ = rule.compiled  # compiled once here, so a bad rule fails the load
             except QueryError as exc:
                 raise RuleError(exc.message, rule.name, exc.position) from None
             for d in rule.destinations:

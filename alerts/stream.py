@@ -86,7 +86,7 @@ def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -
     if rules is None:
         rules = load_rules(settings.rules_file) if settings.rules_file else RuleSet().compile()
     detector = NoveltyDetector.from_settings(settings)
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     out = {s: app.topic(s.topic(settings), **raw) for s in (ALERTS, SIGHTINGS, DEAD_LETTER)}
     table = app.Table(NOVELTY_TABLE, default=None, partitions=settings.partitions,
                       help="novelty state per statement key (MinHash signatures)")  # JSON-serialised

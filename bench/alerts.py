@@ -22,6 +22,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -89,7 +90,7 @@ def rule_cost(nlp, raws: list, n_rules: int) -> dict:
 class _Receiver(ThreadingHTTPServer):
     """Records the arrival time of the first alert per article URL."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.arrivals: dict[str, float] = {}
         super().__init__(("127.0.0.1", 0), _Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -116,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
 def _quoted(raws: list, quotes: list[str]) -> list:
     """Each article prefixed by a distinct Putin quote (so each is new and fires the rule)."""
     out = []
-    for raw, quote in zip(raws, quotes):
+    for raw, quote in zip(raws, quotes, strict=False):  # as many as there are quotes
         lead = f"Russian President Vladimir Putin said on Monday: “{quote}”\n\n"
         out.append(raw.model_copy(update={"content": lead + raw.content[:3000], "url": raw.url + "?q"}))
     return out
@@ -142,7 +143,9 @@ def in_process_latency(settings, nlp, ruleset, raws: list, receiver: _Receiver) 
     from newsmon.processors.agents import extract_articles
     from newsmon.streams import ALERTS, statement_key
 
-    detector, state, out = NoveltyDetector.from_settings(settings), {}, []
+    detector = NoveltyDetector.from_settings(settings)
+    state: dict[str, Any] = {}  # novelty state per statement key
+    out: list[float] = []
     for raw in raws:
         start = time.time()
         (_, statements, _), = extract_articles(nlp, [raw])
@@ -235,7 +238,7 @@ def _wait(predicate, timeout_s: float, what: str, step: float = 0.5, proc=None) 
         time.sleep(step)
 
 
-def _pct(values: list[float], q: float) -> float:
+def _pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
@@ -272,7 +275,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
         return
     receiver = _Receiver()
     candidates = _quoted(raws[:articles * 3], _sentences(raws, articles * 3))
-    firing = [raw for raw, (_, sts, _) in zip(candidates, extract_articles(nlp, candidates))
+    firing = [raw for raw, (_, sts, _) in zip(candidates, extract_articles(nlp, candidates), strict=True)
               if any(st.speaker and st.speaker.name == "Vladimir Putin" for st in sts)]
     if len(firing) < articles + 20:
         raise typer.BadParameter(f"only {len(firing)} corpus articles yield a Putin statement; lower --articles")

@@ -61,7 +61,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
         seconds, gated = run(items)
         gated_s = min(gated_s, seconds)
         full_s = min(full_s, run(items, gate=False)[0])
-    relevant = [t for t, ex in zip(texts, gated) if ex.relevant]
+    relevant = [t for t, ex in zip(texts, gated, strict=True) if ex.relevant]
     words = sum(len(t.split()) for t in texts)
     typer.echo(f"stream: {len(texts)} articles, {words} words from {corpus}; "
                f"{len(relevant)} pass the watchlist gate ({100 * len(relevant) / len(texts):.1f}%)")

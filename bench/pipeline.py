@@ -139,6 +139,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
 
     from newsmon.bench.servers import bench_servers
     from newsmon.processors.extraction import load_pipeline
+    from newsmon.processors.extraction.relevance import RelevanceGate
     from newsmon.settings import get_settings
 
     counts = _counts(workers)
@@ -146,6 +147,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
     settings = get_settings()
     nlp = load_pipeline(settings)
     relevance = nlp.get_pipe("newsmon_relevance")
+    assert isinstance(relevance, RelevanceGate), "the pipeline has no watchlist gate"
     raws = load_raws(corpus, 10**9 if relevant_only else limit)
     if relevant_only:
         raws = [raw for raw in raws if relevance.assess(raw.text)[1]][:limit]

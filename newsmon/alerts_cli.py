@@ -10,6 +10,7 @@ import signal
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -77,7 +78,8 @@ def try_rules(rules: Path = RULES_ARG,
         raws.append(RawArticle(id=stable_id("file", path.resolve()), feed=path.stem, url=path.resolve().as_uri(),
                                content=text, content_source="feed", published=when))
     nlp = load_pipeline(settings)
-    detector, state = NoveltyDetector.from_settings(settings), {}
+    detector = NoveltyDetector.from_settings(settings)
+    state: dict[str, Any] = {}  # novelty state per statement key
     fired, printed = 0, set()
     for article, statements, events in extract_articles(nlp, raws):
         outputs = record_outputs(ruleset, "articles", article)

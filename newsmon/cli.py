@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from typing import Any
 
 import typer
 
@@ -123,7 +124,7 @@ COLUMNS = {
 
 def _get(doc: dict, paths: str):
     for path in paths.split("|"):
-        value = doc
+        value: Any = doc
         for part in path.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         if value not in (None, "", []):

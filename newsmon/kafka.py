@@ -39,6 +39,14 @@ class KafkaAuthError(RuntimeError):
 # --- security options per client family -------------------------------------------------------------
 
 
+def sasl_password(settings: Settings) -> str:
+    """The SASL password in clear, for the client that sends it (settings refuse SASL without one)."""
+    secret = settings.kafka_sasl_secret
+    if secret is None:
+        raise ValueError("SASL needs KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE)")
+    return secret.get_secret_value()
+
+
 def security_options(settings: Settings) -> dict[str, Any]:
     """kafka-python keyword arguments (`KafkaProducer`, `KafkaConsumer`, `KafkaAdminClient`)."""
     protocol = settings.kafka_security_protocol
@@ -46,7 +54,7 @@ def security_options(settings: Settings) -> dict[str, Any]:
     if protocol in SASL_PROTOCOLS:
         options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
                        sasl_plain_username=settings.kafka_sasl_username,
-                       sasl_plain_password=settings.kafka_sasl_secret.get_secret_value())
+                       sasl_plain_password=sasl_password(settings))
     if protocol in SSL_PROTOCOLS:
         for option, path in (("ssl_cafile", settings.kafka_ssl_cafile), ("ssl_certfile", settings.kafka_ssl_certfile),
                              ("ssl_keyfile", settings.kafka_ssl_keyfile)):
@@ -75,7 +83,7 @@ def aiokafka_security_options(settings: Settings) -> dict[str, Any]:
     if settings.kafka_security_protocol in SASL_PROTOCOLS:
         options.update(sasl_mechanism=settings.kafka_sasl_mechanism,
                        sasl_plain_username=settings.kafka_sasl_username,
-                       sasl_plain_password=settings.kafka_sasl_secret.get_secret_value())
+                       sasl_plain_password=sasl_password(settings))
     return options
 
 
@@ -87,7 +95,7 @@ def faust_credentials(settings: Settings):
     protocol = settings.kafka_security_protocol
     if protocol in SASL_PROTOCOLS:
         return faust.SASLCredentials(username=settings.kafka_sasl_username,
-                                     password=settings.kafka_sasl_secret.get_secret_value(),
+                                     password=sasl_password(settings),
                                      ssl_context=ssl_context(settings), mechanism=settings.kafka_sasl_mechanism)
     if protocol == "SSL":
         return faust.SSLCredentials(ssl_context(settings))

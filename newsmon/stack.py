@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from newsmon.endpoints import ENDPOINTS_FILE, clear_endpoints, read_endpoints, settings_env, write_endpoints
 from newsmon.servers import choose, describe, make_broker, make_search, start_all
@@ -26,6 +26,9 @@ from newsmon.servers.lite import LocalStackError
 from newsmon.servers.process import ServerError, die_with_parent
 from newsmon.settings import Settings, package_dir
 from newsmon.topics import ensure_topics
+
+if TYPE_CHECKING:
+    from newsmon.producers.demo import DemoServer
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class Stack:
         self.search = None
         self.processor: subprocess.Popen | None = None
         self.threads: dict[str, tuple[threading.Thread, Callable, tuple]] = {}
-        self._demo_server = None
+        self._demo_server: DemoServer | None = None
 
     # --- lifecycle ---
 
@@ -139,8 +142,8 @@ class Stack:
             start_all(*(x for x in (self.broker, self.search) if x is not None))
         except ServerError as exc:
             raise LocalStackError(str(exc)) from None
-        updates = {}
-        servers = {}
+        updates: dict[str, Any] = {}
+        servers: dict[str, Any] = {}
         if self.broker is not None:
             updates["kafka_bootstrap_servers"] = self.broker.bootstrap
             servers["kafka"] = describe(self.broker)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 from aiokafka.errors import MessageSizeTooLargeError
@@ -24,6 +24,9 @@ from pydantic import ValidationError
 from newsmon.records import Article, DeadLetter, Event, RawArticle, Statement
 from newsmon.settings import Settings
 from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, RAW, STATEMENTS, Stream
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,7 @@ class Extractor:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="newsmon-extract")
-        self._nlp = None
+        self._nlp: Language | None = None
 
     def _run(self, messages: Sequence[Message]) -> Processed:
         if self._nlp is None:

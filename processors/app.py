@@ -18,7 +18,13 @@ def app_id(settings: Settings) -> str:
     return f"{settings.topic_prefix}-processor"
 
 
-def create_app(settings: Settings) -> faust.App:
+class ProcessorApp(faust.App):
+    """A Faust app that carries the consumer's fetch wait for `transport` (Faust has no setting for it)."""
+
+    fetch_max_wait_ms: int = transport.DEFAULT_FETCH_MAX_WAIT_MS
+
+
+def create_app(settings: Settings) -> ProcessorApp:
     """A Faust app over the configured broker with the processor agent.
 
     Topics are not declared by Faust: `newsmon.topics.ensure_topics` creates them with the configured
@@ -30,7 +36,7 @@ def create_app(settings: Settings) -> faust.App:
     datadir = settings.data_dir / "faust" / name
     datadir.mkdir(parents=True, exist_ok=True)
     hosts = [host.strip() for host in settings.kafka_bootstrap_servers.split(",")]
-    app = faust.App(
+    app = ProcessorApp(
         name,
         broker=[f"kafka://{host}" for host in hosts],
         broker_consumer=[f"{transport.SCHEME}://{host}" for host in hosts],

@@ -176,7 +176,8 @@ def _timeout_phase(exc: httpx.TimeoutException) -> str:
 
 def _connect_reason(exc: Exception) -> str:
     """The most specific cause in the exception chain, named (refused, DNS, network unreachable)."""
-    causes, cur = [], exc
+    causes: list[BaseException] = []
+    cur: BaseException | None = exc
     while cur is not None and len(causes) < 10:
         causes.append(cur)
         cur = cur.__cause__ or cur.__context__

@@ -142,7 +142,7 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
             if consumer.paused():
                 consumer.resume(*consumer.paused())
         stats.indexed += result.indexed
-        for letter, action in zip(result.rejected, result.rejected_actions):
+        for letter, action in zip(result.rejected, result.rejected_actions, strict=True):
             rec = origin[id(action)]  # point the dead letter at the Kafka record it came from
             letter.topic, letter.partition, letter.offset = rec.topic, rec.partition, rec.offset
             letter.payload = _decode(rec.value)

@@ -166,7 +166,7 @@ def _operations(actions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if op == "index":
             ops += [{"index": meta}, action["_source"]]
         elif op == "update":
-            body = {k: action[k] for k in ("script", "upsert", "scripted_upsert", "doc", "doc_as_upsert") if k in action}
+            body: dict[str, Any] = {k: action[k] for k in ("script", "upsert", "scripted_upsert", "doc", "doc_as_upsert") if k in action}
             ops += [{"update": {**meta, "retry_on_conflict": 3}}, body]
         else:
             raise ValueError(f"unsupported bulk operation {op!r}")
@@ -341,9 +341,9 @@ def _merged_write(key: Key, current: dict[str, Any] | None, group: list[dict[str
     since it was read, `create` (only if it still does not exist) for a new one."""
     index, doc_id = key
     if current is None:
-        return [{"create": {"_index": index, "_id": doc_id}}, fold_merges(None, group)]
+        return [{"create": {"_index": index, "_id": doc_id}}, fold_merges(None, group) or {}]
     meta = {"_index": index, "_id": doc_id, "if_seq_no": current["_seq_no"], "if_primary_term": current["_primary_term"]}
-    return [{"index": meta}, fold_merges(current.get("_source") or {}, group)]
+    return [{"index": meta}, fold_merges(current.get("_source") or {}, group) or {}]
 
 
 def _sleep(seconds: float, stop: Callable[[], bool] | None, tick: Callable[[], None] | None) -> None:

@@ -6,7 +6,6 @@ import json
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer

@@ -18,7 +18,7 @@ from tests.extraction_support import SEED_PUBLISHED, pipeline
 def seeds(seed_texts) -> dict[str, Extraction]:
     keys = sorted(seed_texts)
     out = extract_texts(pipeline(), [(seed_texts[k], SEED_PUBLISHED[k]) for k in keys])
-    return dict(zip(keys, out))
+    return dict(zip(keys, out, strict=True))
 
 
 def statement(ex: Extraction, fragment: str):

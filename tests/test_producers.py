@@ -128,7 +128,7 @@ def test_seed_feed_normalises(seed_texts):
     assert arts[0].title.startswith("Putin and Rouhani")
     assert seed_texts["001"].startswith(arts[1].summary)
     full = parse_feed(rss_xml(seed_items(base), full_content=True).encode(), FEED)
-    for item, num in zip(full.items, ("000", "001", "002")):
+    for item, num in zip(full.items, ("000", "001", "002"), strict=True):
         assert item.article.content_source == "feed"
         assert squash(item.article.content) == squash(seed_texts[num])
 

@@ -86,7 +86,7 @@ def test_seed_feed_lands_on_raw_topic_with_full_text(settings, seed_site, seed_t
     records = consume(settings, RAW, expect=3)
     articles = [RawArticle.model_validate_json(r.value) for r in records]
     assert len(articles) == 3
-    assert all(r.key.decode() == a.id for r, a in zip(records, articles))
+    assert all(r.key.decode() == a.id for r, a in zip(records, articles, strict=True))
     by_url = {a.url.rsplit("/", 1)[1]: a for a in articles}
     assert sorted(by_url) == ["000.html", "001.html", "002.html"]
     for num in ("000", "001", "002"):

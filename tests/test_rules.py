@@ -106,7 +106,7 @@ def test_anchor_prefilter_gives_the_same_matches_as_evaluating_every_rule():
     fields = ["speaker.name:\"Vladimir Putin\"", "about:SY", "about:KZ", "kind:direct", "kind:indirect",
               "source_count:>1", "@timestamp:[2016-01-01 TO 2016-12-31]", "speaker.country:IR", "NOT about:SY"]
     queries = []
-    for i in range(400):
+    for _ in range(400):
         a, b = rng.choice(words), rng.choice(words)
         queries.append(rng.choice([
             f"{a}", f"{a} AND {b}", f"{a} OR {b}", f'"{a} {b}"', f"{a} AND {rng.choice(fields)}",

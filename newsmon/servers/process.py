@@ -164,9 +164,18 @@ class ManagedServer:
     proc: subprocess.Popen | None
     ready_after_s: float | None
     _started: float
-    label: str
-    pid_file: Path
-    log_path: Path
+
+    @property
+    def label(self) -> str:  # pragma: no cover - every subclass names itself
+        raise NotImplementedError
+
+    @property
+    def pid_file(self) -> Path:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def log_path(self) -> Path:  # pragma: no cover
+        raise NotImplementedError
 
     def launch(self):  # pragma: no cover - every subclass has its own
         raise NotImplementedError

@@ -170,7 +170,7 @@ def _single_child(folder: Path) -> Path:
 
 def _readable(root: Path) -> None:
     """Let other accounts read the distribution (the Elasticsearch user runs from it)."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         os.chmod(dirpath, 0o755)
         for name in filenames:
             path = os.path.join(dirpath, name)

@@ -195,7 +195,7 @@ def test_no_kafka_client_is_built_outside_newsmon_kafka():
                 name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
                 if name in constructors and path not in allowed:
                     offenders.append(f"{path.relative_to(REPO)}:{node.lineno} {name}")
-                if ast.unparse(node.func) == "faust.App":
+                if ast.unparse(node.func) in ("faust.App", "ProcessorApp"):  # ProcessorApp: a faust.App
                     apps.append((path, {k.arg for k in node.keywords}))
     assert not offenders, offenders
     assert apps and all("broker_credentials" in keywords for _, keywords in apps), apps

@@ -82,7 +82,7 @@ def pipeline_rate(settings, raws: list, timeout_s: float, workers: int = 1) -> t
     procs = [spawn_processor(settings, loglevel) for _ in range(workers)]
     producer = make_producer(settings, acks="all", linger_ms=5)
     try:
-        _wait(lambda: len(a := group_assignments(settings, app_id(settings), "raw")) == workers and all(a.values()), timeout_s,
+        _wait(lambda: len(a := group_assignments(settings, app_id(settings), RAW)) == workers and all(a.values()), timeout_s,
               f"partitions for {workers} worker(s)")
         for partition in range(settings.partitions):
             warm = RawArticle(id=f"bench-warmup-{partition}", feed="bench", url=f"http://bench.local/warmup/{partition}",
@@ -108,7 +108,8 @@ def pipeline_rate(settings, raws: list, timeout_s: float, workers: int = 1) -> t
 
 def _cpu(procs) -> float | None:
     used = [cpu_seconds(proc.pid) for proc in procs]
-    return None if None in used else sum(used)
+    known = [u for u in used if u is not None]
+    return sum(known) if len(known) == len(used) else None
 
 
 def _wait(predicate, timeout_s: float, what: str, step: float = 0.5) -> None:

@@ -10,7 +10,7 @@ from kafka.errors import KafkaError
 
 from newsmon.kafka import make_admin, make_consumer
 from newsmon.settings import Settings
-from newsmon.streams import topic_names
+from newsmon.streams import Stream, topic_names
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def topic_lag(settings: Settings) -> list[Lag]:
         admin.close()
 
 
-def group_assignments(settings: Settings, group: str, stream: str) -> dict[str, set[int]]:
+def group_assignments(settings: Settings, group: str, stream: Stream) -> dict[str, set[int]]:
     """Partitions of `stream`'s topic held by each member of consumer group `group`, `{}` while the group
     is not Stable (forming, rebalancing, or no coordinator yet): who works on what, e.g. Faust workers."""
     admin = make_admin(settings, client_id="newsmon-status", request_timeout_ms=10_000)
@@ -74,7 +74,7 @@ def group_assignments(settings: Settings, group: str, stream: str) -> dict[str, 
         admin.close()
     if described.get("group_state") != "Stable":
         return {}
-    topic, found = settings.topic(stream), {}
+    topic, found = stream.topic(settings), {}
     for member in described.get("members") or []:
         assigned = (member.get("member_assignment") or {}).get("assigned_partitions") or []
         found[member["member_id"]] = {p for tp in assigned if tp["topic"] == topic for p in tp["partitions"]}

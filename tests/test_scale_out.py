@@ -20,6 +20,7 @@ from newsmon.sinks.consumer import run as run_sink
 from newsmon.indices import ensure_templates, make_client
 from newsmon.stack import spawn_processor, stop_processor
 from newsmon.status import group_assignments
+from newsmon.streams import RAW
 from newsmon.topics import ensure_topics
 from tests.support import wait_for
 
@@ -29,7 +30,7 @@ COPIES = 8  # each seed article is published this many times (distinct ids, same
 
 
 def assignments(settings) -> dict[str, set[int]]:
-    return group_assignments(settings, app_id(settings), "raw")
+    return group_assignments(settings, app_id(settings), RAW)
 
 
 def all_hits(client, index: str) -> list[dict]:
@@ -65,7 +66,7 @@ def test_two_workers_share_partitions_and_one_takes_over_when_the_other_is_kille
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
 
         def publish(batch: list[RawArticle]) -> None:  # each record acknowledged by the broker, or an error here
-            futures = [producer.send(settings.topic("raw"), key=r.id.encode(), value=r.model_dump_json().encode())
+            futures = [producer.send(RAW.topic(settings), **RAW.message(r))
                        for r in batch]
             for future in futures:
                 future.get(60)

@@ -78,13 +78,8 @@ def count(client, index: str) -> int:
     return client.count(index=index)["count"]
 
 
-# Opt-in (NEWSMON_FAULT_TESTS=1) until a stall is explained: in 1 of 1 runs here the Faust worker of the
-# second `up` processed one batch after the restart and then nothing more for 6 minutes (raw lag 24, no
-# error logged); the same feed without the kill, and a second restart, processed everything.
 @pytest.mark.integration
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(os.environ.get("NEWSMON_FAULT_TESTS") != "1",
-                    reason="fault test, opt-in with NEWSMON_FAULT_TESTS=1 (restarted worker can stall: see comment)")
 def test_sigkill_of_up_mid_stream_then_up_again_loses_nothing(tmp_path, httpserver, stack_kind):
     if stack_kind != "apache":
         pytest.skip("the lite broker keeps records in memory only: a killed `up` takes them along")

@@ -5,7 +5,6 @@ memory only, which `up` handles by forgetting what the producer published (teste
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

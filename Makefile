@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: up test lint bench clean
+.PHONY: up test lint faults bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 	cd $(IMPORT_TREE) && $(abspath $(VENV))/bin/mypy --config-file $(CURDIR)/pyproject.toml \
 	    --cache-dir $(CURDIR)/build/mypy-cache -p newsmon
 	cd $(IMPORT_TREE) && PYTHONPATH=. $(abspath $(VENV))/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
+
+# The fault suite: stages killed with SIGKILL mid-run, every acknowledged id accounted for (minutes).
+faults: $(STAMP)
+	$(VENV)/bin/python -m pytest -m faults -s tests/faults
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build/imports

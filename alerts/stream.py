@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from newsmon.alerts.novelty import NoveltyDetector, Verdict
 from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.kafka import make_admin
+from newsmon.outputs import send_all
 from newsmon.records import Alert, DeadLetter, Sighting, Statement
 from newsmon.settings import Settings
 from newsmon.streams import ALERTS, ARTICLES, DEAD_LETTER, EVENTS, SIGHTINGS, STATEMENTS, Stream
@@ -92,10 +93,12 @@ def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -
                       help="novelty state per statement key (MinHash signatures)")  # JSON-serialised
     ensure_changelog(settings, table.changelog_topic.get_topic_name())
 
+    async def send_one(stream: Stream, key: bytes, value: bytes):
+        return await out[stream].send(key=key, value=value)
+
     async def send(outputs: list[Output]) -> None:
-        pending = [await out[s].send(key=k, value=v) for s, k, v in outputs]
-        for fut in pending:  # delivered before the record is acknowledged
-            await fut
+        """Acknowledged before the input record is (else the stage halts: `newsmon.outputs`)."""
+        await send_all(send_one, outputs, what="alerts", budget_s=settings.output_send_budget_s)
 
     statements_topic = STATEMENTS.topic(settings)
 

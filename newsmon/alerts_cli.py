@@ -120,15 +120,55 @@ def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (new
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
     total, docs = search(settings, query, kind="alerts", size=size)
+    states = _delivery_states(settings, [doc.get("id", "") for doc in docs])
     table = Table(title=f"{len(docs)} of {total} alerts, newest first", show_lines=False)
-    for col in ("time", "rule", "alert", "link"):
+    for col in ("time", "rule", "alert", "link", "delivery"):
         table.add_column(col, overflow="fold")
     for doc in docs:
         lines = (doc.get("message") or "").splitlines()
         link = next((ln for ln in lines if ln.startswith(("http://", "https://", "file:"))), "")
+        delivery = ", ".join(f"{d}: {s}" for d, s in states.get(doc.get("id", ""), {}).items())
         table.add_row(str(doc.get("@timestamp", ""))[:19].replace("T", " "), escape(doc.get("rule", "")),
-                      escape(" ".join(lines[:2])), escape(link))
+                      escape(" ".join(lines[:2])), escape(link), escape(delivery or "-"))
     console.print(table)
+
+
+def _delivery_states(settings, alert_ids: list[str]) -> dict[str, dict[str, str]]:
+    """Per alert, the state of each destination's delivery, from this machine's notifier ledger (if any)."""
+    from newsmon.alerts.notify import Ledger, ledger_path
+
+    if not ledger_path(settings).exists():
+        return {}
+    ledger = Ledger(ledger_path(settings))
+    try:
+        return {alert_id: ledger.states(alert_id) for alert_id in alert_ids}
+    finally:
+        ledger.close()
+
+
+@app.command()
+@exit_on_config_errors
+def redeliver(since: str = typer.Option(None, "--since", help="Only deliveries dead-lettered since this ISO time "
+                                                                  "(e.g. 2026-12-02T08:00:00Z); default: all.")
+              ) -> None:
+    """Queue dead deliveries again (after the receiver is back); the running notifier sends them within a
+    second, else the next `newsmon alerts notify` or `newsmon up` does."""
+    from newsmon.alerts.notify import Ledger, ledger_path
+    from newsmon.settings import get_settings
+
+    settings = get_settings()
+    after = _published(since)
+    path = ledger_path(settings)
+    if not path.exists():
+        typer.secho(f"no delivery ledger at {path}: nothing was delivered from this data directory", fg="red",
+                    err=True)
+        raise typer.Exit(2)
+    ledger = Ledger(path)
+    try:
+        count = ledger.redeliver(after.timestamp() if after else None)
+    finally:
+        ledger.close()
+    console.print(f"{count} dead deliveries queued again")
 
 
 @app.command()

@@ -116,7 +116,14 @@ class Settings(BaseSettings):
     processor_batch_size: int = 16
     broker_rebalance_timeout_s: float = 5.0
     broker_session_timeout_s: float = 6.0
+    # an agent re-sends output records the broker did not acknowledge for this long, then halts (unacknowledged)
+    output_send_budget_s: float = 120.0
+    output_request_timeout_s: float = 30.0  # one send attempt of an agent's output record
     fetch_max_wait_ms: int = 100  # how long the broker may hold an idle fetch (bounds per-hop latency)
+
+    # --- every stage: more than this share of the last `dead_letter_window` records dead-lettered stops it ---
+    dead_letter_max_share: float = 0.5
+    dead_letter_window: int = 100
 
     # --- sink ---
     sink_batch_size: int = 500
@@ -126,6 +133,9 @@ class Settings(BaseSettings):
     rules_file: Path | None = None
     novelty_window_days: float = 7.0
     novelty_threshold: float = 0.8
+    # one delivery attempt waits this long for the receiver (apprise's own default, 4 s, is shorter than
+    # many webhooks take; an attempt given up while the receiver still works on it is a duplicate)
+    alert_delivery_timeout_s: float = 30.0
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,8 @@ import faust
 from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import ValidationError
 
+from newsmon.deadletter import DeadLetterLimitExceeded, dead_letter_limit
+from newsmon.outputs import Output, halt_process, send_all
 from newsmon.records import Article, DeadLetter, Event, RawArticle, Statement
 from newsmon.settings import Settings
 from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, RAW, STATEMENTS, Stream
@@ -122,6 +124,18 @@ def oversized(stream: str, key: str, value: str, exc: BaseException, keep_chars:
                       error_type=type(exc).__name__, payload=value[:keep_chars], topic=stream, key=key)
 
 
+def too_large(letters: list[DeadLetter]) -> Callable[[Output, BaseException], Output | None]:
+    """The stand-in for an output record the broker can never take: a dead letter (also added to `letters`)."""
+    def replace(out: Output, exc: BaseException) -> Output | None:
+        if not isinstance(exc, MessageSizeTooLargeError):
+            return None
+        stream, key, value = out
+        letter = oversized(stream.name, key.decode(), value.decode(), exc)
+        letters.append(letter)
+        return (DEAD_LETTER, key, DEAD_LETTER.encode(letter)[1])
+    return replace
+
+
 class Extractor:
     """Holds the model (loaded once, on first use) and the single thread extraction runs in."""
 
@@ -147,6 +161,10 @@ def register(app: faust.App, settings: Settings) -> None:
     raw = app.topic(RAW.topic(settings), key_serializer="raw", value_serializer="raw")
     outputs = {s: app.topic(s.topic(settings), key_serializer="raw", value_serializer="raw") for s in OUTPUT_STREAMS}
     extractor = Extractor(settings)
+    limit = dead_letter_limit(settings, "processor")
+
+    async def send(stream: Stream, key: bytes, value: bytes):
+        return await outputs[stream].send(key=key, value=value)
 
     @app.agent(raw, name="process-raw")
     async def process(stream):
@@ -156,16 +174,14 @@ def register(app: faust.App, settings: Settings) -> None:
             started = time.perf_counter()
             processed = await extractor(messages)
             took = time.perf_counter() - started
-            pending = []
-            for out_stream, key, value in records_out(processed):
-                try:
-                    pending.append(await outputs[out_stream].send(key=key, value=value))
-                except MessageSizeTooLargeError as exc:  # cannot ever be sent: keep it as a dead letter instead
-                    letter = oversized(out_stream.name, key.decode(), value.decode(), exc)
-                    processed.dead.append(letter)
-                    pending.append(await outputs[DEAD_LETTER].send(key=key,
-                                                                   value=DEAD_LETTER.encode(letter)[1]))
-            await asyncio.gather(*pending)  # delivered before the batch is acknowledged
+            try:
+                limit.observe(len(processed.extracted), len(processed.dead))
+            except DeadLetterLimitExceeded as exc:  # a bad deploy must not drain the stream: stop, unacknowledged
+                halt_process(str(exc))
+            oversize: list[DeadLetter] = []
+            await send_all(send, records_out(processed), what="processor", budget_s=settings.output_send_budget_s,
+                           replace=too_large(oversize))  # acknowledged before the batch is
+            processed.dead += oversize
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,
                           letter.offset, letter.error)

@@ -49,6 +49,9 @@ def create_app(settings: Settings) -> ProcessorApp:
         topic_allow_declare=False,
         topic_disable_leader=True,
         producer_acks=-1,
+        # a refused send fails after this long (Faust's default waits 20 minutes without a word) and is
+        # re-sent by the agent with a log line per retry (newsmon.outputs), then halts unacknowledged
+        producer_request_timeout=settings.output_request_timeout_s,
         consumer_auto_offset_reset="earliest",
         datadir=str(datadir),
         store="memory://",

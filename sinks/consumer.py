@@ -7,19 +7,18 @@ consumer pauses its partitions and keeps polling so it stays in its group; nothi
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError
+from kafka import KafkaConsumer
 
 from newsmon import kafka as clients
+from newsmon.consume import CommitAfter
+from newsmon.deadletter import DeadLetterWriter, dead_letter_limit, decode_payload, from_record
 from newsmon.kafka import consumer_config
-from newsmon.records import DeadLetter
+from newsmon.retry import retrying
 from newsmon.settings import Settings
 from newsmon.streams import DEAD_LETTER, stream_of
 from newsmon.indices import ensure_templates, make_client
@@ -50,13 +49,6 @@ class SinkStats:
     dead_letters: int = 0
 
 
-def _decode(value: bytes | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value.decode("utf-8", "replace")
 
 
 def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_exit_s: float | None = None) -> SinkStats:
@@ -66,26 +58,14 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_e
     _wait_for_templates(settings, client, stop_event)
     consumer = make_consumer(settings)
     producer = clients.make_producer(settings, acks="all", client_id="newsmon-sink-dlq")
+    step = CommitAfter(consumer, "sink", stop_event)
+    dead_letters = DeadLetterWriter(producer, DEAD_LETTER.topic(settings), dead_letter_limit(settings, "sink"))
     stats = SinkStats()
-    last_record = time.monotonic()
     log.info("sink: consuming %s into %s", ", ".join(s.topic(settings) for s in SINK_STREAMS),
              settings.elasticsearch_url)
     try:
-        while not stop_event.is_set():
-            records = _poll_batch(settings, consumer, stop_event)
-            if not records:
-                if idle_exit_s is not None and time.monotonic() - last_record > idle_exit_s:
-                    break
-                continue
-            last_record = time.monotonic()
-            try:
-                _index_batch(settings, client, consumer, producer, records, stats, stop_event)
-            except InterruptedError:
-                break  # stopped during an outage: nothing committed, the batch is re-read on restart
-            try:
-                consumer.commit()
-            except CommitFailedError as exc:  # group rebalanced meanwhile: the batch is re-delivered, ids dedupe
-                log.warning("sink: offset commit failed (%s); records will be re-read and overwritten", exc)
+        step.run(lambda records: _index_batch(settings, client, step, dead_letters, records, stats, stop_event),
+                 max_records=settings.sink_batch_size, max_wait_s=settings.sink_max_wait_s, idle_exit_s=idle_exit_s)
     finally:
         producer.close(timeout=10)
         consumer.close(autocommit=False)
@@ -94,37 +74,17 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_e
 
 
 def _wait_for_templates(settings: Settings, client, stop_event: threading.Event) -> None:
-    backoff = 0.5
-    while not stop_event.is_set():
-        try:
-            ensure_templates(settings, client)
-            return
-        except Exception as exc:  # connection refused, 5xx: Elasticsearch not up yet
-            log.warning("sink: cannot install index templates yet (%s); retrying in %.1fs", exc, backoff)
-            stop_event.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+    """Install the index templates, waiting for Elasticsearch to come up (connection refused, 5xx)."""
+    try:
+        retrying("sink: installing the index templates", stop=stop_event.is_set, logger=log)(
+            ensure_templates, settings, client)
+    except InterruptedError:
+        pass
 
 
-def _poll_batch(settings: Settings, consumer: KafkaConsumer, stop_event: threading.Event) -> list:
-    """Up to `sink_batch_size` records: waits up to `sink_max_wait_s` for the first, then takes what keeps
-    arriving, and flushes as soon as nothing more is immediately there (or the wait is over)."""
-    records: list = []
-    deadline = time.monotonic() + settings.sink_max_wait_s
-    while len(records) < settings.sink_batch_size and not stop_event.is_set():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        wait = left if not records else min(left, 0.05)
-        polled = consumer.poll(timeout_ms=int(wait * 1000), max_records=settings.sink_batch_size - len(records))
-        if not polled and records:
-            break
-        for batch in polled.values():
-            records.extend(batch)
-    return records
-
-
-def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: KafkaProducer, records: list,
+def _index_batch(settings: Settings, client, step: CommitAfter, dead_letters: DeadLetterWriter, records: list,
                  stats: SinkStats, stop_event: threading.Event) -> None:
+    """Index one batch; returns once every document was acknowledged or dead-lettered (acknowledged too)."""
     actions, dead, origin = [], [], {}
     for rec in records:
         try:
@@ -132,41 +92,16 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
                 actions.append(action)
                 origin[id(action)] = rec
         except ValueError as exc:
-            dead.append(DeadLetter(stage="sink", error=str(exc), error_type=type(exc).__name__,
-                                   payload=_decode(rec.value), topic=rec.topic, partition=rec.partition,
-                                   offset=rec.offset, key=rec.key.decode("utf-8", "replace") if rec.key else None))
+            dead.append(from_record("sink", rec, exc))
     if actions:
-        try:
-            result = bulk_index(client, actions, stop=stop_event.is_set, on_retry=lambda: _keep_alive(consumer))
-        finally:
-            if consumer.paused():
-                consumer.resume(*consumer.paused())
+        result = bulk_index(client, actions, stop=stop_event.is_set, on_retry=step.keep_alive)
         stats.indexed += result.indexed
         for letter, action in zip(result.rejected, result.rejected_actions, strict=True):
             rec = origin[id(action)]  # point the dead letter at the Kafka record it came from
             letter.topic, letter.partition, letter.offset = rec.topic, rec.partition, rec.offset
-            letter.payload = _decode(rec.value)
+            letter.payload = decode_payload(rec.value)
             dead.append(letter)
-    sent = []
-    dead_letter_topic = DEAD_LETTER.topic(settings)
-    for letter in dead:
-        if letter.topic == dead_letter_topic:  # a dead letter that cannot be indexed: logged, never looped
-            log.error("sink: dead letter at %s[%s]@%s not indexed: %s", letter.topic, letter.partition,
-                      letter.offset, letter.error)
-            continue
-        log.error("sink: dead-letter %s: %s", letter.key, letter.error)
-        sent.append(producer.send(dead_letter_topic, **DEAD_LETTER.message(letter)))
-    for future in sent:  # acknowledged before the offsets are committed
-        future.get(timeout=60)
+    dead_letters.write(dead, good=len(records) - len(dead))  # acknowledged before the offsets are committed
     stats.dead_letters += len(dead)
     stats.batches += 1
     log.info("sink: %d records, %d dead letters", len(records), len(dead))
-
-
-def _keep_alive(consumer: KafkaConsumer) -> None:
-    """Poll without taking records, so the consumer stays in its group while Elasticsearch is away."""
-    consumer.pause(*consumer.assignment())
-    polled = consumer.poll(timeout_ms=0)
-    for tp, batch in polled.items():  # partitions assigned by a rebalance during the poll: give them back
-        consumer.seek(tp, batch[0].offset)
-        consumer.pause(tp)

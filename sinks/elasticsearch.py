@@ -24,6 +24,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement, stable_id
+from newsmon.retry import retrying
 from newsmon.settings import Settings
 from newsmon.streams import ALERTS, ARTICLES, DEAD_LETTER, EVENTS, SIGHTINGS, STATEMENTS, Stream
 
@@ -186,40 +187,51 @@ def _chunks(actions: list[dict[str, Any]], max_bytes: int) -> list[list[dict[str
     return [c for c in chunks if c]
 
 
-def bulk_index(client: Elasticsearch, actions: list[dict[str, Any]], *, max_backoff_s: float = 30.0,
+class RetryLater(Exception):
+    """Some documents of a bulk call are to be written again (Elasticsearch away, 429, 5xx, conflicts)."""
+
+
+def bulk_index(client: Elasticsearch, actions: list[dict[str, Any]], *, max_backoff_s: float = 5.0,
                initial_backoff_s: float = 0.5, max_bytes: int = MAX_BULK_BYTES, stop: Callable[[], bool] | None = None,
                on_retry: Callable[[], None] | None = None) -> BulkResult:
     """Index `actions` until every one is acknowledged or rejected; never drops one silently.
 
     Requests are cut at about `max_bytes`. Connection failures, timeouts, 429 and 5xx (for a whole request
-    or single items) are retried with exponential backoff, for as long as it takes (or until `stop()` is
-    true, then `InterruptedError`). An item Elasticsearch rejects (mapping error...) comes back in
-    `rejected` with the reason. `on_retry` is called while waiting, e.g. to keep a Kafka consumer alive.
+    or single items) are retried with backoff and jitter (`newsmon.retry`, capped at `max_backoff_s` so
+    that recovery follows the server), for as long as it takes (or until `stop()` is true, then
+    `InterruptedError`). An item Elasticsearch rejects (mapping error...) comes back in `rejected` with
+    the reason. `on_retry` is called while waiting, e.g. to keep a Kafka consumer alive.
 
     Merge actions (`merge_action`) are read-merge-written per chunk: the merges of one document are folded
     together in order and written once, conditionally; version conflicts are re-read and re-merged up to
     `CONFLICT_ROUNDS` times at once, then retried with the backoff like a 429.
     """
     result = BulkResult()
-    pending = list(actions)
-    backoff = initial_backoff_s
-    while pending:
+    pending = [list(actions)]
+
+    def attempt() -> None:
         retry: list[dict[str, Any]] = []
-        chunks = _chunks(pending, max_bytes)
+        chunks = _chunks(pending[0], max_bytes)
+        reason: object = "asked to retry"
         for i, chunk in enumerate(chunks):
             again, unavailable = _index_chunk(client, chunk, result)
             retry += again
             if unavailable is not None:
                 retry += [a for c in chunks[i + 1:] for a in c]
-                log.warning("Elasticsearch unavailable (%s); retrying %d documents in %.1fs", unavailable,
-                            len(retry), backoff)
+                reason = f"unavailable: {unavailable}"
                 break
+        pending[0] = retry
         if retry:
-            log.warning("Elasticsearch asked to retry %d documents; retrying in %.1fs", len(retry), backoff)
-        pending = retry
-        if pending:
-            _sleep(backoff, stop, on_retry)
-            backoff = min(backoff * 2, max_backoff_s)
+            raise RetryLater(f"{len(retry)} documents to write again, Elasticsearch {reason}")
+
+    def wait(seconds: float) -> None:
+        if on_retry is not None:
+            on_retry()
+        time.sleep(seconds)
+
+    if pending[0]:
+        retrying("Elasticsearch bulk", initial_s=initial_backoff_s, max_wait_s=max_backoff_s, retry_on=(RetryLater,),
+                 stop=stop, sleep=wait, logger=log)(attempt)
     return result
 
 
@@ -344,19 +356,6 @@ def _merged_write(key: Key, current: dict[str, Any] | None, group: list[dict[str
         return [{"create": {"_index": index, "_id": doc_id}}, fold_merges(None, group) or {}]
     meta = {"_index": index, "_id": doc_id, "if_seq_no": current["_seq_no"], "if_primary_term": current["_primary_term"]}
     return [{"index": meta}, fold_merges(current.get("_source") or {}, group) or {}]
-
-
-def _sleep(seconds: float, stop: Callable[[], bool] | None, tick: Callable[[], None] | None) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        if stop is not None and stop():
-            raise InterruptedError("stopped while waiting for Elasticsearch")
-        if tick is not None:
-            tick()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.5))
 
 
 def _rejected(action: dict[str, Any], outcome: dict[str, Any]) -> DeadLetter:

@@ -10,11 +10,15 @@ import time
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
+from pytest_httpserver import HTTPServer
+from typer.testing import CliRunner
 
 from newsmon.alerts import notify
 from newsmon.alerts.message import make_alert
 from newsmon.alerts.rules import parse_rules
-from newsmon.records import DeadLetter
+from newsmon.cli import app
+from newsmon.records import DeadLetter, stable_id
+from newsmon.settings import get_settings
 from newsmon.streams import ALERTS, DEAD_LETTER
 from newsmon.topics import ensure_topics
 from tests.receivers import Mailbox, Receiver
@@ -135,7 +139,8 @@ def test_after_the_retry_budget_the_alert_is_dead_lettered(stack_settings, recei
     producer.send(ALERTS.topic(stack_settings), key=b"junk", value=b"{not json")
     producer.flush()
     producer.close()
-    stats = run_until(stack_settings, rules, lambda s: receiver.refused >= 2, retry_budget_s=1.0, backoff_s=0.2)
+    stats = run_until(stack_settings, rules, lambda s: receiver.refused >= 2 and s.dead_letters >= 3, retry_budget_s=1.0,
+                      backoff_s=0.2)
     letters = read_dead_letters(stack_settings, 3)
     assert stats.dead_letters == 3
     reasons = sorted(d.error.split(":")[0] for d in letters)
@@ -157,3 +162,78 @@ def test_throttle_records_instead_of_sending(stack_settings, receiver):
     ledger = notify.Ledger.for_settings(stack_settings)
     assert ledger.counts() == {"sent": 1, "throttled": 2}
     ledger.close()
+
+
+@pytest.fixture
+def slow_server():
+    """A second HTTP server (threaded) for a receiver slower than apprise's default read timeout (4 s)."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.mark.timeout(180)
+def test_a_slow_receiver_gets_each_alert_once_and_holds_up_no_one_else(stack_settings, receiver, slow_server, caplog):
+    ensure_topics(stack_settings)
+    slow = Receiver(slow_server, "/slow", delay_s=6.0)
+    rules = parse_rules(f"destinations:\n  desk: '{receiver.url}'\n  slow: '{slow.url}'\nrules:\n  - name: Putin\n"
+                        f"    query: 'speaker.name:\"Vladimir Putin\"'\n    destinations: [desk, slow]\n")
+    alerts = [make_alert("Putin", "statements", statement(i), ["desk", "slow"]) for i in range(3)]
+    publish(stack_settings, alerts)
+    fast_done: dict[str, float] = {}
+    started = time.monotonic()
+
+    def done(stats) -> bool:
+        if len(receiver.posts) == 3 and "at" not in fast_done:
+            fast_done.update(at=time.monotonic() - started, slow=len(slow.posts))
+        return len(slow.posts) == 3 and stats.sent == 6
+
+    stats = run_until(stack_settings, rules, done, timeout=120)
+    assert sorted(slow.keys) == sorted(a.id for a in alerts), "each alert once, with its id as Idempotency-Key"
+    assert sorted(p["alert_id"] for p in slow.posts) == sorted(a.id for a in alerts)
+    assert len(receiver.posts) == 3 and receiver.duplicates() == 0
+    assert fast_done["slow"] < 3, "the fast destination had all its alerts before the slow one was through"
+    assert stats.dead_letters == 0
+    assert not [r for r in caplog.records if "CommitFailedError" in r.getMessage() or "commit failed" in r.getMessage()]
+
+
+def test_an_attempt_cut_off_by_a_crash_is_sent_again_with_the_same_alert_id(stack_settings, receiver, caplog):
+    """A crash between the receiver's answer and the `sent` write leaves `sending`: at-least-once."""
+    ensure_topics(stack_settings)
+    rules = rules_for(receiver)
+    alert = make_alert("Putin", "statements", statement(7), ["desk"])
+    ledger = notify.Ledger.for_settings(stack_settings)
+    target = stable_id("desk", receiver.url)
+    ledger.enqueue(alert, target, "desk")
+    ledger.record(alert, target, "desk", "sending", 1)  # what a kill during the attempt leaves behind
+    ledger.close()
+    publish(stack_settings, [alert])  # the uncommitted alert record is read again too
+    stats = run_until(stack_settings, rules, lambda s: len(receiver.posts) >= 1)
+    assert receiver.keys == [alert.id] and stats.sent == 1 and stats.skipped == 1
+    assert any("may have been delivered before the restart" in r.getMessage() for r in caplog.records)
+    ledger = notify.Ledger.for_settings(stack_settings)
+    assert ledger.status(alert.id, target) == "sent"
+    ledger.close()
+
+
+def test_dead_deliveries_are_redriven_once_the_receiver_is_back(stack_settings, receiver, monkeypatch):
+    ensure_topics(stack_settings)
+    rules = rules_for(receiver)
+    receiver.down = True
+    alerts = [make_alert("Putin", "statements", statement(i), ["desk"]) for i in range(2)]
+    publish(stack_settings, alerts)
+    run_until(stack_settings, rules, lambda s: s.dead_letters == 2, retry_budget_s=0.5, backoff_s=0.1)
+    assert receiver.posts == []
+    receiver.down = False
+    monkeypatch.setenv("NEWSMON_DATA_DIR", str(stack_settings.data_dir))
+    monkeypatch.setenv("NEWSMON_TOPIC_PREFIX", stack_settings.topic_prefix)
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(app, ["alerts", "redeliver", "--since", "2000-01-01"])
+    finally:
+        get_settings.cache_clear()
+    assert res.exit_code == 0 and "2 dead deliveries queued again" in res.output, res.output
+    stats = run_until(stack_settings, rules, lambda s: len(receiver.posts) == 2)
+    assert sorted(receiver.keys) == sorted(a.id for a in alerts) and stats.sent == 2

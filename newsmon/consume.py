@@ -1,0 +1,108 @@
+"""The consume step, written once: poll a batch, do its side effect, then commit the offsets.
+
+The sink (side effect: documents acknowledged by Elasticsearch) and the notifier (side effect: the
+deliveries recorded in its ledger) both need the same guarantee: an offset is committed only after the
+side effect of every record before it is durable, so a crash at any point re-reads, never skips. While
+the side effect waits (Elasticsearch down, a slow write), `keep_alive` polls with the partitions paused,
+so the consumer stays in its group (no `CommitFailedError` from an exceeded `max_poll_interval_ms`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from kafka import KafkaConsumer
+from kafka.errors import CommitFailedError
+
+from newsmon.retry import Stopped
+
+__all__ = ["CommitAfter"]
+
+log = logging.getLogger(__name__)
+
+
+class CommitAfter:
+    """A manually-committing consumer loop: `run(handle)` calls `handle(records)` per batch, then commits.
+
+    `handle` may call `keep_alive()` (or `wait(seconds)`) while it waits for its side effect; raising
+    `InterruptedError` (`Stopped`) ends the loop without committing that batch.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, name: str, stop_event: threading.Event | None = None):
+        self.consumer, self.name = consumer, name
+        self.stop_event = stop_event or threading.Event()
+
+    def poll_batch(self, max_records: int, max_wait_s: float) -> list:
+        """Up to `max_records`: waits up to `max_wait_s` for the first, then takes what keeps arriving and
+        returns as soon as nothing more is immediately there (or the wait is over)."""
+        records: list = []
+        deadline = time.monotonic() + max_wait_s
+        while len(records) < max_records and not self.stop_event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            wait = left if not records else min(left, 0.05)
+            polled = self.consumer.poll(timeout_ms=int(wait * 1000), max_records=max_records - len(records))
+            if not polled and records:
+                break
+            for batch in polled.values():
+                records.extend(batch)
+        return records
+
+    def keep_alive(self, timeout_ms: int = 0) -> None:
+        """Poll without taking records, so the consumer stays in its group while the side effect waits.
+        Partitions assigned by a rebalance during the poll are given back (sought to their first record)."""
+        consumer = self.consumer
+        consumer.pause(*consumer.assignment())
+        for tp, batch in consumer.poll(timeout_ms=timeout_ms).items():
+            consumer.seek(tp, batch[0].offset)
+            consumer.pause(tp)
+
+    def wait(self, seconds: float) -> None:
+        """Wait `seconds` while staying in the group; `Stopped` if the stage is stopped meanwhile."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.stop_event.is_set():
+                raise Stopped(f"{self.name}: stopped while waiting")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.keep_alive(timeout_ms=int(min(left, 0.5) * 1000))
+
+    def _resume(self) -> None:
+        if self.consumer.paused():
+            self.consumer.resume(*self.consumer.paused())
+
+    def commit(self) -> bool:
+        """Commit the offsets of everything polled so far; False if a rebalance got in between (the batch
+        is then read again by whoever owns the partitions now, and its side effects are idempotent)."""
+        try:
+            self.consumer.commit()
+            return True
+        except CommitFailedError as exc:
+            log.warning("%s: offset commit failed (%s); the records will be read again", self.name, exc)
+            return False
+
+    def run(self, handle: Callable[[list], None], *, max_records: int, max_wait_s: float,
+            idle_exit_s: float | None = None, busy: Callable[[], bool] | None = None) -> None:
+        """Until stopped (or `idle_exit_s` without records, and `busy()` false): poll, `handle(records)`,
+        commit."""
+        last = time.monotonic()
+        while not self.stop_event.is_set():
+            records = self.poll_batch(max_records, max_wait_s)
+            if not records:
+                if idle_exit_s is not None and time.monotonic() - last > idle_exit_s \
+                        and not (busy is not None and busy()):
+                    return
+                continue
+            last = time.monotonic()
+            try:
+                handle(records)
+            except InterruptedError:
+                return  # stopped mid-batch: nothing committed, the batch is read again on restart
+            finally:
+                self._resume()
+            self.commit()

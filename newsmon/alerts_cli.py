@@ -122,14 +122,16 @@ def list_alerts(size: int = typer.Option(20, "--size", "-n", help="How many (new
     total, docs = search(settings, query, kind="alerts", size=size)
     states = _delivery_states(settings, [doc.get("id", "") for doc in docs])
     table = Table(title=f"{len(docs)} of {total} alerts, newest first", show_lines=False)
-    for col in ("time", "rule", "alert", "link", "delivery"):
+    columns = ("time", "rule", "alert", "link") + (("delivery",) if states else ())  # with a local ledger only
+    for col in columns:
         table.add_column(col, overflow="fold")
     for doc in docs:
         lines = (doc.get("message") or "").splitlines()
         link = next((ln for ln in lines if ln.startswith(("http://", "https://", "file:"))), "")
         delivery = ", ".join(f"{d}: {s}" for d, s in states.get(doc.get("id", ""), {}).items())
-        table.add_row(str(doc.get("@timestamp", ""))[:19].replace("T", " "), escape(doc.get("rule", "")),
-                      escape(" ".join(lines[:2])), escape(link), escape(delivery or "-"))
+        cells = [str(doc.get("@timestamp", ""))[:19].replace("T", " "), escape(doc.get("rule", "")),
+                 escape(" ".join(lines[:2])), escape(link)]
+        table.add_row(*cells, *([escape(delivery or "-")] if states else []))
     console.print(table)
 
 

@@ -52,7 +52,7 @@ async def _send_once(send: Send, outputs: Sequence[Output], replace: Replace | N
         except Exception as exc:  # refused before it was buffered
             again.append(_stand_in(out, exc, replace))
     results = await asyncio.gather(*(fut for _, fut in futures), return_exceptions=True)
-    for (out, _), res in zip(futures, results):
+    for (out, _), res in zip(futures, results, strict=True):
         if isinstance(res, asyncio.CancelledError):
             raise res
         if isinstance(res, BaseException):

@@ -204,10 +204,12 @@ def deliver(url: str, alert: Alert, timeout_s: float = 30.0) -> str | None:
         return "not a valid apprise URL"
     plugin.socket_read_timeout = timeout_s
     plugin.socket_connect_timeout = min(timeout_s, 10.0)
-    if isinstance(getattr(plugin, "headers", None), dict):
-        plugin.headers[IDEMPOTENCY_HEADER] = alert.id
-    if isinstance(getattr(plugin, "payload_extras", None), dict):
-        plugin.payload_extras["alert_id"] = alert.id
+    headers = getattr(plugin, "headers", None)  # json://, xml://, form:// (not on every service)
+    if isinstance(headers, dict):
+        headers[IDEMPOTENCY_HEADER] = alert.id
+    extras = getattr(plugin, "payload_extras", None)  # json:// body fields
+    if isinstance(extras, dict):
+        extras["alert_id"] = alert.id
     ap = apprise.Apprise()
     ap.add(plugin)
     result = ap.notify(body=alert.message, title=title(alert), body_format=apprise.NotifyFormat.TEXT,
@@ -392,7 +394,10 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, rules:
     records_dead = DeadLetterWriter(producer, DEAD_LETTER.topic(settings), dead_letter_limit(settings, "notify"))
     deliveries_dead = DeadLetterWriter(producer, DEAD_LETTER.topic(settings))
     workers_stop = threading.Event()
-    notifier = Notifier(settings, rules, ledger, lambda letter: deliveries_dead.write([letter]),
+    def dead_letter(letter: DeadLetter) -> None:
+        deliveries_dead.write([letter])
+
+    notifier = Notifier(settings, rules, ledger, dead_letter,
                         retry_budget_s=retry_budget_s, backoff_s=backoff_s, max_backoff_s=max_backoff_s,
                         console=console, stop_event=workers_stop)
     if stats is not None:

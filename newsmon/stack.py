@@ -181,9 +181,12 @@ class Stack:
 
             self._demo_server = serve_demo()
             self.say(f"demo feed of the seed articles at {self._demo_server.feed_url}")
+        settings = self.settings
         if self._demo_server is not None:
             feeds.append(self._demo_server.feed())
-        run_poller(self.settings, feeds, self.stop_event)
+            if "untrusted_allow_networks" not in settings.model_fields_set:  # the demo's pages are on loopback
+                settings = settings.model_copy(update={"untrusted_allow_networks": ["127.0.0.1/32"]})
+        run_poller(settings, feeds, self.stop_event)
 
     def _load_feeds(self) -> list:
         from newsmon.producers.config import load_feeds

@@ -38,6 +38,7 @@ def settings(broker, tmp_path, request) -> Settings:
     """Broker-only settings (no search server needed) with topics unique to the test."""
     name = "p" + str(abs(hash(request.node.nodeid)) % 10**8)
     s = Settings(kafka_bootstrap_servers=broker.bootstrap, data_dir=tmp_path / "data", topic_prefix=name,
+                 untrusted_allow_networks=["127.0.0.0/8"],  # the seed pages are served on loopback
                  partitions=2, http_timeout_s=5)
     ensure_topics(s)
     return s

@@ -184,8 +184,7 @@ class Stack:
         settings = self.settings
         if self._demo_server is not None:
             feeds.append(self._demo_server.feed())
-            if "untrusted_allow_networks" not in settings.model_fields_set:  # the demo's pages are on loopback
-                settings = settings.model_copy(update={"untrusted_allow_networks": ["127.0.0.1/32"]})
+            settings = self._demo_server.settings(settings)  # the demo's pages are on loopback
         run_poller(settings, feeds, self.stop_event)
 
     def _load_feeds(self) -> list:

@@ -57,15 +57,14 @@ def refusal(address: str | IPAddress, allowed: Sequence[IPNetwork] = ()) -> str 
         ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     except ValueError:
         return f"not an IP address: {address!r}"
-    for candidate in filter(None, (ip, _embedded_v4(ip))):
-        if any(candidate.version == net.version and candidate in net for net in allowed):
-            return None
-    for candidate in filter(None, (ip, _embedded_v4(ip))):
-        for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
-            if getattr(candidate, f"is_{kind}"):
-                return f"{ip} is a {kind.replace('_', '-')} address"
-        if not candidate.is_global:
-            return f"{ip} is not a public address"
+    target = _embedded_v4(ip) or ip  # an IPv6 wrapping is judged by the IPv4 address it leads to
+    if any(target.version == net.version and target in net for net in allowed):
+        return None
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):
+        if getattr(target, f"is_{kind}"):
+            return f"{ip} is a {kind.replace('_', '-')} address"
+    if not target.is_global:
+        return f"{ip} is not a public address"
     return None
 
 

@@ -212,7 +212,9 @@ class Poller:
                 return False
             acked = set(result.acked)
             self.seen.mark_seen((a.id, a.feed, a.url) for a in articles if a.id in acked)
-            report.oversize = await self._dead_letter_oversize(feed, articles, result.oversize)
+            undelivered = await self._dead_letter_oversize(feed, articles, result.oversize)
+            report.oversize = len(result.oversize) - len(undelivered)
+            result.failed.update(undelivered)  # not dead-lettered either: tried again next poll
         finally:
             self._in_flight -= ids
         report.published = len(result.acked)
@@ -230,18 +232,22 @@ class Poller:
         async with feed_slots, self._slots:
             return await with_page_text(self.client, item, feed, self.settings)
 
-    async def _dead_letter_oversize(self, feed: FeedConfig, articles: list[RawArticle], oversize: dict[str, str]) -> int:
+    async def _dead_letter_oversize(self, feed: FeedConfig, articles: list[RawArticle],
+                                    oversize: dict[str, str]) -> dict[str, str]:
         """A record the broker cannot take becomes a dead letter (its fields cut) and is marked seen, so the
-        feed is not retried forever for it (a poison feed)."""
+        feed is not retried forever for it (a poison feed). Returns those whose dead letter was not delivered."""
+        undelivered = {}
         for article in (a for a in articles if a.id in oversize):
-            letter = DeadLetter(stage="produce", error=f"feed {feed.name}: {oversize[article.id]}",
+            letter = DeadLetter(stage="produce", error=f"feed {feed.name}: record too large: {oversize[article.id]}",
                                 error_type="RecordTooLarge", key=article.id,
                                 payload={"feed": feed.name, "id": article.id, "url": article.url[:2_000],
                                          "title": article.title[:2_000], "content_chars": len(article.content),
                                          "summary_chars": len(article.summary)})
             if await asyncio.to_thread(self.publisher.dead_letter, letter):
                 self.seen.mark_seen([(article.id, article.feed, article.url)])
-        return len(oversize)
+            else:
+                undelivered[article.id] = oversize[article.id]
+        return undelivered
 
     async def _dead_letter_feed(self, feed: FeedConfig, content: bytes, reason: str) -> None:
         """One dead letter per distinct malformed document (not one per poll)."""

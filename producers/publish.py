@@ -73,7 +73,7 @@ class Publisher:
             try:
                 futures[article.id] = self.producer.send(self.raw_topic, **message)
             except MessageSizeTooLargeError as exc:
-                result.oversize[article.id] = f"the broker refuses a record this large ({kafka_reason(exc)})"
+                result.oversize[article.id] = kafka_reason(exc)
             except KafkaError as exc:
                 result.failed[article.id] = kafka_reason(exc)
         if futures:
@@ -85,7 +85,7 @@ class Publisher:
             if future.is_done and future.succeeded():
                 result.acked.append(article_id)
             elif future.is_done and isinstance(future.exception, MessageSizeTooLargeError):
-                result.oversize[article_id] = f"the broker refuses a record this large ({kafka_reason(future.exception)})"
+                result.oversize[article_id] = kafka_reason(future.exception)
             elif future.is_done:
                 result.failed[article_id] = kafka_reason(future.exception)
             else:

@@ -74,6 +74,7 @@ def html_to_text(html: str | None, content_type: str = "text/html") -> str:
     """Plain text of an HTML fragment: one line per block element, whitespace squeezed (plain text as it is)."""
     if not html or not html.strip():
         return ""
+    html = html.encode("utf-8", "replace").decode("utf-8")  # lone surrogates (from &#xD800;) become "?"
     if "<" in html and "html" in content_type:
         try:
             root = lxml.html.fragment_fromstring(html, create_parent="div")

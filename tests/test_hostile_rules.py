@@ -15,7 +15,7 @@ from newsmon.alerts.query import (MAX_DEPTH, MAX_QUERY_CHARS, MAX_WILDCARDS, Que
 from newsmon.alerts.rules import parse_rules
 from newsmon.cli import app
 from newsmon.settings import Settings
-from newsmon.sinks.search import search
+from newsmon.search import search
 
 runner = CliRunner()
 STATEMENTS = fields_for("statements")

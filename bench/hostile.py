@@ -30,6 +30,6 @@ def command(base: int = typer.Option(250, help="Repeats at the smallest size."))
             started = time.perf_counter()
             list(extract_texts(nlp, [(make(n), None)], gate=False))
             times.append(time.perf_counter() - started)
-        ratios = [b / a if a else float("inf") for a, b in zip(times, times[1:])]
+        ratios = [b / a if a else float("inf") for a, b in zip(times, times[1:], strict=False)]
         typer.echo(f"{name:16} " + "  ".join(f"{t:7.2f}s" for t in times)
                    + "   doubling ratios " + ", ".join(f"{r:.2f}" for r in ratios))

@@ -90,7 +90,7 @@ async def resolve(host: str, port: int) -> list[str]:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise AddressRefused(f"cannot resolve host: {exc.strerror or exc}") from exc
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):

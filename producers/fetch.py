@@ -133,16 +133,17 @@ class Clients:
 def make_client(settings: Settings) -> Clients:
     """The producer's clients: timeouts, connection limits and the address policy from the settings."""
     limits = httpx.Limits(max_connections=max(settings.max_concurrent_fetches, 1) * 2)
-    common = dict(follow_redirects=False, timeout=httpx.Timeout(settings.http_timeout_s),
-                  headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING})
+    timeout = httpx.Timeout(settings.http_timeout_s)
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}
     guarded = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     # the pool as httpx builds it, with the one change that matters: connections go through the policy
     guarded._pool = httpcore.AsyncConnectionPool(
         ssl_context=guarded._pool._ssl_context, max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
         network_backend=GuardedBackend(parse_networks(settings.untrusted_allow_networks)))
-    return Clients(httpx.AsyncClient(limits=limits, **common),
-                   httpx.AsyncClient(transport=guarded, trust_env=False, **common))
+    return Clients(httpx.AsyncClient(limits=limits, follow_redirects=False, timeout=timeout, headers=headers),
+                   httpx.AsyncClient(transport=guarded, trust_env=False, follow_redirects=False, timeout=timeout,
+                                     headers=headers))
 
 
 async def fetch(clients: Clients, url: str, settings: Settings, validators: Validators | None = None,
@@ -214,7 +215,8 @@ async def _result(url: str, resp: httpx.Response, max_bytes: int, moved: str | N
 
 
 def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    cur, depth = exc, 0
+    cur: BaseException | None = exc
+    depth = 0
     while cur is not None and depth < 10:
         if isinstance(cur, kind):
             return cur

@@ -172,9 +172,9 @@ class Poller:
                                   self.settings.max_text_chars, self.settings.max_summary_chars),
                 self.settings.parse_timeout_s)
         except asyncio.TimeoutError:
-            exc = MalformedFeed(f"not parsed within {self.settings.parse_timeout_s:g}s")
-            report.error = f"malformed feed ({exc})"
-            await self._dead_letter_feed(feed, result.content or b"", str(exc))
+            reason = f"not parsed within {self.settings.parse_timeout_s:g}s"
+            report.error = f"malformed feed ({reason})"
+            await self._dead_letter_feed(feed, result.content or b"", reason)
             return report
         except MalformedFeed as exc:
             report.error = f"malformed feed ({exc})"

@@ -42,7 +42,8 @@ from luqum.parser import parser
 
 from newsmon.indices import template
 
-__all__ = ["QueryError", "FieldInfo", "Doc", "Query", "compile_query", "fields_for", "analyze", "KINDS"]
+__all__ = ["QueryError", "FieldInfo", "Doc", "Query", "compile_query", "check_limits", "fields_for", "analyze", "KINDS",
+           "wildcard_matcher"]
 
 KINDS = ("statements", "events", "articles")
 NUMERIC = {"integer", "long", "short", "byte", "float", "double", "half_float", "scaled_float", "unsigned_long"}
@@ -56,6 +57,42 @@ class QueryError(ValueError):
         super().__init__(f"{message} (at position {position})")
         self.message = message
         self.position = position
+
+
+# Limits on what analysts may write: each refused query would otherwise exhaust the parser (nesting:
+# RecursionError), the matcher (wildcards: backtracking for minutes) or the search server.
+MAX_QUERY_CHARS = 10_000
+MAX_DEPTH = 32  # nested parentheses, brackets and braces
+MAX_WILDCARDS = 8  # `*` and `?` in one term
+
+
+def check_limits(text: str) -> None:
+    """Refuse a query over the limits before it is parsed; `newsmon search` applies the same check before
+    sending. Raises `QueryError` at the offending position."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"query is {len(text):,} characters long, the limit is {MAX_QUERY_CHARS:,}", MAX_QUERY_CHARS)
+    depth, wild, term_start, quoted, escaped = 0, 0, 0, False, False
+    for i, c in enumerate(text):
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif c in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise QueryError(f"nested deeper than {MAX_DEPTH} levels", i)
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+        if not quoted and not escaped and c in "*?":
+            wild += 1
+            if wild > MAX_WILDCARDS:
+                raise QueryError(f"more than {MAX_WILDCARDS} wildcards in one term", term_start)
+        elif c.isspace() or c in "()[]{}:":
+            wild, term_start = 0, i + 1
 
 
 # --- fields -------------------------------------------------------------------------------------
@@ -257,7 +294,10 @@ def _parse_date(text: str, round_up: bool) -> datetime | None:
     m = _DATE.match(text)
     if not m:
         if text.isdigit():  # epoch_millis
-            return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
+            try:
+                return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
+            except (OverflowError, OSError, ValueError):
+                raise DateOutOfRange(text) from None
         return None
     g = m.groupdict()
     tz = timezone.utc
@@ -288,8 +328,16 @@ def number_bound(text: str, round_up: bool) -> Callable[[], float] | None:
     return lambda: value
 
 
+class DateOutOfRange(ValueError):
+    """A date (or date math) beyond what can be represented (years 1 to 9999)."""
+
+
 def date_bound(text: str, round_up: bool) -> Callable[[], float] | None:
-    """An Elasticsearch date (with optional date math) as a function returning epoch millis."""
+    """An Elasticsearch date (with optional date math) as a function returning epoch millis.
+
+    None when `text` is not a date; raises `DateOutOfRange` when it is one that cannot be represented.
+    A `now`-relative bound that leaves the range later yields NaN, which matches nothing.
+    """
     if "||" in text:
         anchor, math_part = text.split("||", 1)
     elif text.startswith("now"):
@@ -305,18 +353,23 @@ def date_bound(text: str, round_up: bool) -> Callable[[], float] | None:
 
     def value() -> float:
         dt = fixed or datetime.now(timezone.utc)
-        for sign, n, unit, rounding in ops:
-            if rounding:
-                dt = _floor(dt, rounding)
-                if round_up:
-                    dt = _shift(dt, 1, rounding) - timedelta(milliseconds=1)
-            else:
-                dt = _shift(dt, int(n) * (1 if sign == "+" else -1), unit)
-        return dt.timestamp() * 1000
+        try:
+            for sign, n, unit, rounding in ops:
+                if rounding:
+                    dt = _floor(dt, rounding)
+                    if round_up:
+                        dt = _shift(dt, 1, rounding) - timedelta(milliseconds=1)
+                else:
+                    dt = _shift(dt, int(n) * (1 if sign == "+" else -1), unit)
+            return dt.timestamp() * 1000
+        except (OverflowError, OSError, ValueError):
+            return math.nan
 
+    first = value()
+    if math.isnan(first):
+        raise DateOutOfRange(text)
     if fixed is not None:
-        constant = value()
-        return lambda: constant
+        return lambda: first
     return value
 
 
@@ -366,6 +419,52 @@ def _wildcard_regex(pattern: str, lower: bool) -> re.Pattern:
         out.append(".*" if c == "*" else "." if c == "?" else re.escape(c.lower() if lower else c))
         i += 1
     return re.compile("".join(out), re.DOTALL)
+
+
+_STAR, _ONE = object(), object()
+
+
+def wildcard_matcher(pattern: str, lower: bool) -> Callable[[str], bool]:
+    """Whether a value matches a Lucene wildcard pattern (`*` any run, `?` one character, `\\` escapes).
+
+    One `*` compiles to a regular expression; more use a two-pointer scan that never backtracks further
+    than the last `*` (time at most pattern length x value length), where a regular expression of several
+    `.*` backtracks exponentially (`*a*a*a*a*a*b` over a long value ran for minutes).
+    """
+    if sum(1 for m in _WILD.finditer(pattern) if m.group() == "*") <= 1:
+        rx = _wildcard_regex(pattern, lower)
+        return lambda value: rx.fullmatch(value) is not None
+    items: list[Any] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            items.append(pattern[i + 1])
+            i += 2
+            continue
+        item = _STAR if c == "*" else _ONE if c == "?" else (c.lower() if lower else c)
+        if not (item is _STAR and items and items[-1] is _STAR):
+            items.append(item)
+        i += 1
+    return lambda value: _glob(items, value)
+
+
+def _glob(items: list[Any], value: str) -> bool:
+    i = j = 0
+    star, mark = -1, 0
+    while i < len(value):
+        if j < len(items) and items[j] is not _STAR and (items[j] is _ONE or items[j] == value[i]):
+            i, j = i + 1, j + 1
+        elif j < len(items) and items[j] is _STAR:
+            star, mark, j = j, i, j + 1
+        elif star >= 0:
+            mark += 1
+            i, j = mark, star + 1
+        else:
+            return False
+    while j < len(items) and items[j] is _STAR:
+        j += 1
+    return j == len(items)
 
 
 def _any(preds: list[Pred]) -> Pred:
@@ -558,7 +657,10 @@ class _Compiler:
             num = float(value)
             return _C(lambda doc: num in doc.values(f), None)
         if f.type in ("date", "date_nanos"):
-            lo, hi = date_bound(value, False), date_bound(value, True)
+            try:
+                lo, hi = date_bound(value, False), date_bound(value, True)
+            except DateOutOfRange:
+                return self.refuse(node, f, value, "a date between the years 1 and 9999", lenient)
             if lo is None or hi is None:
                 return self.refuse(node, f, value, "a date", lenient)
             return _C(lambda doc: any(lo() <= v <= hi() for v in doc.values(f)), None)
@@ -577,11 +679,11 @@ class _Compiler:
 
     def wildcard(self, node: tree.Word, f: FieldInfo, raw: str, lenient: bool) -> _C | None:
         if f.type == "text":
-            rx = _wildcard_regex(raw, lower=True)
-            return _C(lambda doc: any(rx.fullmatch(t) for t in doc.token_set(f)), None)
+            fits = wildcard_matcher(raw, lower=True)
+            return _C(lambda doc: any(fits(t) for t in doc.token_set(f)), None)
         if f.type in KEYWORD:
-            rx = _wildcard_regex(raw, lower=False)
-            return _C(lambda doc: any(rx.fullmatch(v) for v in doc.values(f)), None)
+            fits = wildcard_matcher(raw, lower=False)
+            return _C(lambda doc: any(fits(v) for v in doc.values(f)), None)
         return self.refuse(node, f, raw, "text or keyword for wildcards", lenient)
 
     def range(self, node: tree.Item, fields: list[FieldInfo], lenient: bool) -> _C:
@@ -602,8 +704,11 @@ class _Compiler:
             conv = number_bound if f.type in NUMERIC else date_bound
             wanted = "numbers" if f.type in NUMERIC else "dates"
             # Elasticsearch rounds gt and lte up, gte and lt down.
-            lo_f = None if lo is None else conv(lo, not inc_lo)
-            hi_f = None if hi is None else conv(hi, inc_hi)
+            try:
+                lo_f = None if lo is None else conv(lo, not inc_lo)
+                hi_f = None if hi is None else conv(hi, inc_hi)
+            except DateOutOfRange:
+                return self.refuse(node, f, f"{lo} TO {hi}", "dates between the years 1 and 9999", lenient)
             if (lo is not None and lo_f is None) or (hi is not None and hi_f is None):
                 return self.refuse(node, f, f"{lo} TO {hi}", wanted, lenient)
 
@@ -640,13 +745,19 @@ def compile_query(text: str, fields: dict[str, FieldInfo]) -> Query:
     """Parse and compile a Lucene query string against `fields`; raise `QueryError` with a position."""
     if not text.strip():
         raise QueryError("empty query", 0)
+    check_limits(text)
     try:
         node = parser.parse(text)
     except ParseError as exc:
         msg = str(exc).split(" at position")[0].split(" at the end")[0]
         raise QueryError(msg, _parse_position(exc, text)) from None
+    except RecursionError:
+        raise QueryError("query nested too deeply", 0) from None
     except (TypeError, ValueError, AttributeError) as exc:  # luqum may fail on odd input
         raise QueryError(f"cannot parse query: {exc}", 0) from None
     compiler = _Compiler(text, fields)
-    compiled = compiler.compile(node, list(fields.values()), True)
+    try:
+        compiled = compiler.compile(node, list(fields.values()), True)
+    except RecursionError:  # deep nesting the character scan did not see (e.g. a long chain of NOT)
+        raise QueryError("query nested too deeply", 0) from None
     return Query(text, compiled.pred, compiled.anchors, compiler.used)

@@ -20,6 +20,7 @@ A throttled alert is still indexed and recorded in the delivery ledger, only not
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from datetime import timedelta
@@ -34,6 +35,8 @@ from newsmon.alerts.query import KINDS, Doc, Query, QueryError, compile_query, f
 from newsmon.records import Alert
 
 __all__ = ["Rule", "RuleSet", "RuleError", "load_rules", "parse_rules"]
+
+log = logging.getLogger("newsmon.alerts")
 
 Kind = Literal["statements", "events", "articles"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -158,7 +161,7 @@ class RuleSet(BaseModel):
                 hit = anchored.get(token)
                 if hit:
                     candidates.update(hit)
-        return [self.rules[i] for i in sorted(candidates) if self.rules[i].compiled.matches(doc)]
+        return [self.rules[i] for i in sorted(candidates) if _fires(self.rules[i], doc)]
 
     def alerts(self, kind: str, record: dict[str, Any]) -> list[Alert]:
         """One `Alert` per rule that `record` (shaped as indexed) fires."""
@@ -166,6 +169,16 @@ class RuleSet(BaseModel):
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
+
+
+def _fires(rule: Rule, doc: Doc) -> bool:
+    """Whether `rule` matches; a rule that fails on a record is logged and counts as no match, so it never
+    costs the other rules their alerts for that record."""
+    try:
+        return rule.compiled.matches(doc)
+    except Exception:
+        log.exception("rule %r failed on a record; it is skipped for this record", rule.name)
+        return False
 
 
 def label(url: str) -> str:

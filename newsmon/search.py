@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from newsmon.alerts.query import check_limits
 from newsmon.settings import Settings
 from newsmon.indices import make_client
 
@@ -15,6 +16,7 @@ def search(settings: Settings, query: str, kind: str = "statements", size: int =
     """(total hits, newest `size` documents) of index `kind` matching the Lucene `query`."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    check_limits(query)  # the rule compiler's limits: a hostile query never reaches the search server
     client = client or make_client(settings)
     # read-your-writes for an interactive search: what the sink acknowledged is visible (an idle index may
     # otherwise answer before its next refresh; the local stand-in does)

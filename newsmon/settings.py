@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     max_redirects: int = 5
     fetch_article_pages: bool = True
     max_concurrent_fetches: int = 8
+    # links, redirects and pages that come from a feed may reach public addresses only; networks listed
+    # here are let through as well (e.g. ["127.0.0.0/8"] for local tests and the demo; default: none)
+    untrusted_allow_networks: list[str] = []
+    max_page_fetches_per_feed: int = 2  # pages one feed fetches at a time (one feed cannot starve the others)
+    max_items_per_poll: int = 500  # new items published per poll of one feed; the rest wait for the next poll
+    max_summary_chars: int = 5_000  # longer summaries are cut (the full text goes into content, once)
+    max_record_bytes: int = 900_000  # a raw record larger than this is dead-lettered (broker limit ~1 MiB)
+    parse_timeout_s: float = 20.0  # decoding and parsing one feed document, off the event loop
     seen_retention_days: float = 90.0  # published ids are remembered this long (feeds drop items far sooner)
 
     # --- processor ---
@@ -136,6 +144,16 @@ class Settings(BaseSettings):
     # one delivery attempt waits this long for the receiver (apprise's own default, 4 s, is shorter than
     # many webhooks take; an attempt given up while the receiver still works on it is a duplicate)
     alert_delivery_timeout_s: float = 30.0
+
+    @field_validator("untrusted_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each entry an IP network (`127.0.0.0/8`) or address: a typo must not silently allow nothing."""
+        import ipaddress
+
+        for v in value:
+            ipaddress.ip_network(v.strip(), strict=False)
+        return value
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

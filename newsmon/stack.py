@@ -181,9 +181,11 @@ class Stack:
 
             self._demo_server = serve_demo()
             self.say(f"demo feed of the seed articles at {self._demo_server.feed_url}")
+        settings = self.settings
         if self._demo_server is not None:
             feeds.append(self._demo_server.feed())
-        run_poller(self.settings, feeds, self.stop_event)
+            settings = self._demo_server.settings(settings)  # the demo's pages are on loopback
+        run_poller(settings, feeds, self.stop_event)
 
     def _load_feeds(self) -> list:
         from newsmon.producers.config import load_feeds

@@ -42,6 +42,7 @@ def produce(
 
         server = serve_demo()
         feed_list.append(server.feed())
+        settings = server.settings(settings)
         typer.echo(f"demo feed of the seed articles at {server.feed_url}", err=True)
     try:
         ensure_topics(settings)

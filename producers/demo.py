@@ -21,6 +21,7 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
+from newsmon.settings import Settings
 from newsmon.producers.config import FeedConfig
 
 log = logging.getLogger("newsmon.producers")
@@ -146,6 +147,14 @@ class DemoServer:
     def feed(self, name: str = DEMO_FEED_NAME, interval_s: float = 60.0) -> FeedConfig:
         """The feed entry for this server."""
         return FeedConfig(name=name, url=self.feed_url, interval_s=interval_s, tags=["demo"])
+
+    def settings(self, settings: Settings) -> Settings:
+        """`settings` with this server's address allowed for item links (its pages are on loopback), unless
+        the operator set `untrusted_allow_networks` already."""
+        if "untrusted_allow_networks" in settings.model_fields_set:
+            return settings
+        host = self.server.server_address[0]
+        return settings.model_copy(update={"untrusted_allow_networks": [host]})
 
     def stop(self) -> None:
         self.server.shutdown()

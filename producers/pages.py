@@ -6,13 +6,12 @@ import asyncio
 import logging
 import re
 
-import httpx
 import trafilatura
 
 from newsmon.records import RawArticle
 from newsmon.settings import Settings
 from newsmon.producers.config import FeedConfig
-from newsmon.producers.fetch import FetchError, fetch
+from newsmon.producers.fetch import Clients, FetchError, fetch
 from newsmon.producers.normalize import FeedItem
 
 log = logging.getLogger("newsmon.producers")
@@ -50,7 +49,9 @@ def matches_item(text: str, article: RawArticle, min_share: float = 0.4) -> bool
     """Whether page text is about the item: at least `min_share` of the title and summary words occur in it
     (guards against consent pages, paywalls and error pages that trafilatura reads as an article)."""
     words = _stems(f"{article.title} {article.summary}")
-    return not words or len(words & _stems(text)) >= min_share * len(words)
+    if not words:
+        return False  # nothing to compare with: any page would pass, so none does
+    return len(words & _stems(text)) >= min_share * len(words)
 
 
 def wants_page(article: RawArticle, feed: FeedConfig, settings: Settings) -> bool:
@@ -58,16 +59,19 @@ def wants_page(article: RawArticle, feed: FeedConfig, settings: Settings) -> boo
     return article.content_source != "feed" and feed.fetch_pages and settings.fetch_article_pages
 
 
-async def page_text(client: httpx.AsyncClient, url: str, settings: Settings, title: str | None = None) -> str:
-    """Fetch `url` (same time and size bounds as feeds) and extract its main text."""
-    result = await fetch(client, url, settings, accept=HTML_ACCEPT)
+async def page_text(clients: Clients, url: str, settings: Settings, title: str | None = None) -> str:
+    """Fetch `url` as an untrusted link (address policy, same time and size bounds as feeds) and extract
+    its main text."""
+    result = await fetch(clients, url, settings, accept=HTML_ACCEPT)
     kind = result.content_type.split(";")[0].strip().lower()
-    if kind and "html" not in kind and "xml" not in kind:
+    if not kind:
+        raise PageError("the page has no Content-Type")
+    if "html" not in kind and "xml" not in kind:
         raise PageError(f"not an HTML page ({kind})")
     return await asyncio.to_thread(extract_main_text, result.content or b"", result.url, title)
 
 
-async def with_page_text(client: httpx.AsyncClient, item: FeedItem, feed: FeedConfig, settings: Settings) -> RawArticle:
+async def with_page_text(clients: Clients, item: FeedItem, feed: FeedConfig, settings: Settings) -> RawArticle:
     """The item's article with the page's main text as content; on failure the summary stays, with a log line."""
     article = item.article
     if not wants_page(article, feed, settings):
@@ -76,7 +80,7 @@ async def with_page_text(client: httpx.AsyncClient, item: FeedItem, feed: FeedCo
     if not link.lower().startswith(("http://", "https://")):
         return article
     try:
-        text = await page_text(client, link, settings, article.title)
+        text = await page_text(clients, link, settings, article.title)
     except (FetchError, PageError) as exc:
         log.warning("feed %s: page %s not used (%s); keeping the %s", feed.name, link, exc,
                     "summary" if article.summary else "title only")

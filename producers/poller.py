@@ -15,14 +15,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import httpx
 from kafka.errors import KafkaError
 
 from newsmon.records import DeadLetter, RawArticle, stable_id
 from newsmon.settings import Settings
 from newsmon.streams import RAW
 from newsmon.producers.config import FeedConfig
-from newsmon.producers.fetch import FEED_ACCEPT, FetchError, fetch, make_client
+from newsmon.producers.fetch import FEED_ACCEPT, Clients, FetchError, fetch, make_client
 from newsmon.producers.normalize import FeedItem, MalformedFeed, ParsedFeed, Rejected, parse_feed
 from newsmon.producers.pages import with_page_text
 from newsmon.producers.publish import Publisher, kafka_reason
@@ -43,6 +42,8 @@ class FeedReport:
     seen: int = 0  # skipped: already published
     rejected: int = 0  # malformed entries, sent to the dead-letter topic
     not_modified: bool = False  # HTTP 304: nothing new since the last poll
+    deferred: int = 0  # new items beyond `max_items_per_poll`: published by the next polls
+    oversize: int = 0  # records too large for the broker, dead-lettered and marked seen
     error: str | None = None  # e.g. "unreachable (connection refused)"
     moved_to: str | None = None  # the feed redirects permanently here: update the feed list
     retry_after_s: float | None = None  # the server asked to wait this long (HTTP 429/503 Retry-After)
@@ -57,7 +58,9 @@ class FeedReport:
         if self.not_modified:
             return "not modified"
         text = f"{self.published} new, {self.seen} already seen"
-        return text + (f", {self.rejected} malformed entries" if self.rejected else "")
+        text += f", {self.rejected} malformed entries" if self.rejected else ""
+        text += f", {self.oversize} too large" if self.oversize else ""
+        return text + (f", {self.deferred} left for the next poll" if self.deferred else "")
 
 
 @dataclass
@@ -110,13 +113,14 @@ class Poller:
     """Polls feeds and publishes their new items; owns the HTTP client, Kafka publisher and seen store."""
 
     def __init__(self, settings: Settings, publisher: Publisher | None = None, seen: SeenStore | None = None,
-                 client: httpx.AsyncClient | None = None):
+                 client: Clients | None = None):
         self.settings = settings
         self.publisher = publisher or Publisher(settings)  # first: raises KafkaError if no broker answers
         self.seen = seen or SeenStore.in_dir(settings.data_dir)
         self.client = client or make_client(settings)
         self._owned = (publisher is None, seen is None, client is None)
         self._slots = asyncio.Semaphore(max(settings.max_concurrent_fetches, 1))
+        self._feed_slots: dict[str, asyncio.Semaphore] = {}  # page fetches per feed, taken before `_slots`
         self._in_flight: set[str] = set()  # ids being published right now (the same story in two feeds)
 
     async def aclose(self) -> None:
@@ -152,7 +156,8 @@ class Poller:
         validators = self.seen.validators(feed.name, feed.url)
         try:
             async with self._slots:
-                result = await fetch(self.client, feed.url, self.settings, validators, accept=FEED_ACCEPT)
+                result = await fetch(self.client, feed.url, self.settings, validators, accept=FEED_ACCEPT,
+                                     trusted=True)
         except FetchError as exc:
             report.error = f"{exc.kind} ({exc.reason})"
             report.retry_after_s = getattr(exc, "retry_after_s", None)
@@ -162,7 +167,15 @@ class Poller:
             report.not_modified = True
             return report
         try:
-            parsed = await asyncio.to_thread(parse_feed, result.content or b"", feed, result.url, result.content_type)
+            parsed = await asyncio.wait_for(
+                asyncio.to_thread(parse_feed, result.content or b"", feed, result.url, result.content_type,
+                                  self.settings.max_text_chars, self.settings.max_summary_chars),
+                self.settings.parse_timeout_s)
+        except asyncio.TimeoutError:
+            reason = f"not parsed within {self.settings.parse_timeout_s:g}s"
+            report.error = f"malformed feed ({reason})"
+            await self._dead_letter_feed(feed, result.content or b"", reason)
+            return report
         except MalformedFeed as exc:
             report.error = f"malformed feed ({exc})"
             await self._dead_letter_feed(feed, result.content or b"", str(exc))
@@ -181,6 +194,11 @@ class Poller:
         unseen = self.seen.unseen(i.article.id for i in items)
         new = [i for i in items if i.article.id in unseen and i.article.id not in self._in_flight]
         report.seen = len(items) - len(new)
+        cap = max(self.settings.max_items_per_poll, 1)
+        new, report.deferred = new[:cap], max(0, len(new) - cap)
+        if report.deferred:
+            log.warning("feed %s: %d new items, %d published now and the rest in the next polls", feed.name,
+                        len(new) + report.deferred, len(new))
         if not new:
             return True
         ids = {i.article.id for i in new}
@@ -194,6 +212,9 @@ class Poller:
                 return False
             acked = set(result.acked)
             self.seen.mark_seen((a.id, a.feed, a.url) for a in articles if a.id in acked)
+            undelivered = await self._dead_letter_oversize(feed, articles, result.oversize)
+            report.oversize = len(result.oversize) - len(undelivered)
+            result.failed.update(undelivered)  # not dead-lettered either: tried again next poll
         finally:
             self._in_flight -= ids
         report.published = len(result.acked)
@@ -204,8 +225,29 @@ class Poller:
         return True
 
     async def _complete(self, item: FeedItem, feed: FeedConfig) -> RawArticle:
-        async with self._slots:
+        """The item with its page text; a feed holds at most `max_page_fetches_per_feed` of the shared slots,
+        so a feed of 100,000 items waits behind itself, not in front of every other feed."""
+        feed_slots = self._feed_slots.setdefault(feed.name,
+                                                 asyncio.Semaphore(max(self.settings.max_page_fetches_per_feed, 1)))
+        async with feed_slots, self._slots:
             return await with_page_text(self.client, item, feed, self.settings)
+
+    async def _dead_letter_oversize(self, feed: FeedConfig, articles: list[RawArticle],
+                                    oversize: dict[str, str]) -> dict[str, str]:
+        """A record the broker cannot take becomes a dead letter (its fields cut) and is marked seen, so the
+        feed is not retried forever for it (a poison feed). Returns those whose dead letter was not delivered."""
+        undelivered = {}
+        for article in (a for a in articles if a.id in oversize):
+            letter = DeadLetter(stage="produce", error=f"feed {feed.name}: record too large: {oversize[article.id]}",
+                                error_type="RecordTooLarge", key=article.id,
+                                payload={"feed": feed.name, "id": article.id, "url": article.url[:2_000],
+                                         "title": article.title[:2_000], "content_chars": len(article.content),
+                                         "summary_chars": len(article.summary)})
+            if await asyncio.to_thread(self.publisher.dead_letter, letter):
+                self.seen.mark_seen([(article.id, article.feed, article.url)])
+            else:
+                undelivered[article.id] = oversize[article.id]
+        return undelivered
 
     async def _dead_letter_feed(self, feed: FeedConfig, content: bytes, reason: str) -> None:
         """One dead letter per distinct malformed document (not one per poll)."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
 from newsmon import kafka as clients
 from newsmon.records import DeadLetter, RawArticle
@@ -23,6 +23,7 @@ class PublishResult:
 
     acked: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    oversize: dict[str, str] = field(default_factory=dict)  # never sent: larger than `max_record_bytes`
 
 
 def kafka_reason(exc: BaseException) -> str:
@@ -64,8 +65,15 @@ class Publisher:
         result = PublishResult()
         futures = {}
         for article in articles:
+            message = RAW.message(article)
+            if len(message["value"]) > self.settings.max_record_bytes:
+                result.oversize[article.id] = (f"record of {len(message['value']):,} bytes exceeds the limit of "
+                                               f"{self.settings.max_record_bytes:,} (max_record_bytes)")
+                continue
             try:
-                futures[article.id] = self.producer.send(self.raw_topic, **RAW.message(article))
+                futures[article.id] = self.producer.send(self.raw_topic, **message)
+            except MessageSizeTooLargeError as exc:
+                result.oversize[article.id] = kafka_reason(exc)
             except KafkaError as exc:
                 result.failed[article.id] = kafka_reason(exc)
         if futures:
@@ -76,6 +84,8 @@ class Publisher:
         for article_id, future in futures.items():
             if future.is_done and future.succeeded():
                 result.acked.append(article_id)
+            elif future.is_done and isinstance(future.exception, MessageSizeTooLargeError):
+                result.oversize[article_id] = kafka_reason(future.exception)
             elif future.is_done:
                 result.failed[article_id] = kafka_reason(future.exception)
             else:

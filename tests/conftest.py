@@ -65,7 +65,8 @@ def stack_settings(broker, search, tmp_path, request) -> Settings:
     """Settings pointing at the local broker and search server, with names unique to this test."""
     name = "t" + str(abs(hash(request.node.nodeid)) % 10**8)
     return Settings(kafka_bootstrap_servers=broker.bootstrap, elasticsearch_url=search.url,
-                    data_dir=tmp_path / "data", topic_prefix=name, index_prefix=name, partitions=4)
+                    data_dir=tmp_path / "data", topic_prefix=name, index_prefix=name, partitions=4,
+                    untrusted_allow_networks=["127.0.0.0/8", "::1"])  # the test pages are served on loopback
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ def squash(text: str) -> str:
 
 
 def settings(tmp_path, **kw) -> Settings:
+    """Test settings: item links and pages on the loopback test server may be fetched (default: refused)."""
+    kw.setdefault("untrusted_allow_networks", ["127.0.0.0/8", "::1"])
     return Settings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", **kw)
 
 

@@ -38,6 +38,7 @@ def settings(broker, tmp_path, request) -> Settings:
     """Broker-only settings (no search server needed) with topics unique to the test."""
     name = "p" + str(abs(hash(request.node.nodeid)) % 10**8)
     s = Settings(kafka_bootstrap_servers=broker.bootstrap, data_dir=tmp_path / "data", topic_prefix=name,
+                 untrusted_allow_networks=["127.0.0.0/8", "::1"],  # the seed pages are served on loopback
                  partitions=2, http_timeout_s=5)
     ensure_topics(s)
     return s
@@ -211,7 +212,8 @@ PRODUCE = "import typer; from newsmon.producers.cli import produce; typer.run(pr
 def cli_env(settings: Settings) -> dict[str, str]:
     return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "NEWSMON_DATA_DIR": str(settings.data_dir), "NEWSMON_TOPIC_PREFIX": settings.topic_prefix,
-            "NEWSMON_PARTITIONS": str(settings.partitions), "NEWSMON_HTTP_TIMEOUT_S": "5"}
+            "NEWSMON_PARTITIONS": str(settings.partitions), "NEWSMON_HTTP_TIMEOUT_S": "5",
+            "NEWSMON_UNTRUSTED_ALLOW_NETWORKS": json.dumps(settings.untrusted_allow_networks)}
 
 
 def test_produce_once_cli_reports_each_feed_and_a_restart_adds_nothing(settings, seed_site, tmp_path):
@@ -266,3 +268,42 @@ def test_items_not_acknowledged_are_not_marked_seen_and_go_out_next_poll(setting
     # nothing was marked seen and the feed's validators were not kept (no 304 next time): all three go out
     assert poll_once(settings, [seed_site]).published == 3
     assert len(consume(settings, RAW, expect=3)) == 3
+
+
+def test_default_settings_poll_a_loopback_feed_but_not_its_loopback_links(settings, seed_site, httpserver):
+    strict = settings.model_copy(update={"untrusted_allow_networks": []})  # the default: links reach public hosts only
+    report = poll_once(strict, [seed_site])
+    assert report.errors == {} and report.published == 3
+    articles = [RawArticle.model_validate_json(r.value) for r in consume(strict, RAW, expect=3)]
+    assert {a.content_source for a in articles} == {"summary"} and all(a.summary for a in articles)
+    assert [r.path for r, _ in httpserver.log] == ["/feed.xml"]  # no page was requested
+
+
+def many_items_feed(httpserver, n: int, description: str = "short") -> FeedConfig:
+    items = "".join(f"<item><title>Item number {i}</title><link>{httpserver.url_for(f'/a/{i}')}</link>"
+                    f"<description>{description}</description></item>" for i in range(n))
+    doc = f'<?xml version="1.0"?><rss version="2.0"><channel><title>many</title>{items}</channel></rss>'
+    httpserver.expect_request("/many.xml").respond_with_data(doc, content_type="application/rss+xml")
+    return FeedConfig(name="many", url=httpserver.url_for("/many.xml"), fetch_pages=False)
+
+
+def test_items_per_poll_are_capped_and_the_rest_follow(settings, httpserver):
+    feed = many_items_feed(httpserver, 25)
+    capped = settings.model_copy(update={"max_items_per_poll": 10})
+    first = poll_once(capped, [feed]).feeds["many"]
+    assert (first.published, first.deferred, first.error) == (10, 15, None)
+    second = poll_once(capped, [feed]).feeds["many"]
+    assert (second.published, second.seen, second.deferred) == (10, 10, 5)
+    assert len(consume(capped, RAW, expect=20)) == 20
+
+
+def test_oversize_record_is_dead_lettered_once_and_does_not_poison_the_feed(settings, httpserver):
+    feed = many_items_feed(httpserver, 2, description="word " * 40_000)
+    small = settings.model_copy(update={"max_record_bytes": 50_000})
+    first = poll_once(small, [feed]).feeds["many"]
+    assert (first.published, first.oversize, first.error) == (0, 2, None)
+    second = poll_once(small, [feed]).feeds["many"]
+    assert (second.published, second.seen, second.oversize, second.error) == (0, 2, 0, None)
+    letters = [json.loads(r.value) for r in consume(small, DEAD_LETTER, expect=2, timeout=5)]
+    assert len(letters) == 2 and {d["error_type"] for d in letters} == {"RecordTooLarge"}
+    assert "exceeds the limit of 50,000" in letters[0]["error"] and letters[0]["payload"]["content_chars"] > 190_000

@@ -23,6 +23,7 @@ from newsmon.records import (Article, Event, ExtractedStatement, Extraction, Raw
 from newsmon.settings import Settings
 from newsmon.processors.extraction import dates, entities, events, gazetteer, places, relevance  # noqa: F401  (factories)
 from newsmon.processors.extraction.entities import ref_of, resolve_mention
+from newsmon.processors.extraction.textclean import clean_text
 
 try:  # the statements component (a colleague's module); extraction works without it
     from newsmon.processors.extraction import statements as _statements  # noqa: F401
@@ -66,7 +67,8 @@ def extract_texts(nlp: Language, items: Iterable[tuple[str, date | None]], batch
 
     With `gate` (the default), texts that mention no watchlist term are not parsed: they get an
     `Extraction` with `relevant=False` and nothing else. Texts longer than the relevance component's
-    `max_chars` are cut to that length (offsets stay valid for what is kept).
+    `max_chars` are cut to that length (offsets stay valid for what is kept); lone surrogates and long
+    punctuation runs are replaced character for character (`textclean`), offsets unchanged.
     """
     if "newsmon_relevance" not in nlp.pipe_names:
         raise ValueError("this spaCy pipeline lacks newsmon's components: load it with load_pipeline()")
@@ -78,7 +80,7 @@ def extract_texts(nlp: Language, items: Iterable[tuple[str, date | None]], batch
         for text, published in chunk:
             if not isinstance(text, str):
                 raise TypeError(f"extract_texts needs str texts, got {type(text).__name__}")
-            text = text[: relevance.max_chars]
+            text = clean_text(text[: relevance.max_chars])
             scores, relevant = relevance.assess(text)
             if gate and not relevant:
                 slots.append(Extraction(relevant=False, countries=list(scores), country_scores=scores))

@@ -143,6 +143,9 @@ class StatementFinder:
     extend_clauses: bool = True  # a complement runs on to the end of its sentence
     nested: bool = False  # keep reported statements inside what another statement reports
     separate_partial_quotes: bool = False  # also a statement of its own for "optimistic" in he was "optimistic"
+    # a cue in a longer "sentence" (a list, a table, text without full stops) reports nothing: each cue's
+    # complement spans its sentence, so such runs made the scan quadratic (1,000 cues: 19 s)
+    max_sentence_tokens: int = 300
     _quote_re: re.Pattern = field(init=False, repr=False)
     _verbs: frozenset[str] = field(init=False, repr=False)
 
@@ -324,11 +327,13 @@ class StatementFinder:
         if not inside:
             return None
         lo, hi = min(inside), max(inside)
+        sent = doc[lo].sent
+        long_sentence = sent.end - sent.start > self.max_sentence_tokens  # ancestor chains as long as the doc
         best: tuple[int, Token] | None = None
         for i in inside:
             t = doc[i]
             cands: list[Token] = []
-            if t.head.i not in inside:
+            if t.head.i not in inside and not long_sentence:
                 for a in [t.head, *t.head.ancestors]:
                     if a.i not in inside and self.is_cue(a):
                         cands.append(a)
@@ -462,6 +467,8 @@ class StatementFinder:
         """The character range of what a cue reports: its clausal complement, the clause around
         "according to X", or the main clause a parenthetical `X said` interrupts."""
         doc = cue.doc
+        if cue.sent.end - cue.sent.start > self.max_sentence_tokens:
+            return None
         if cue.lower_ in self.cues.source_preps:
             head = cue.head
             lo, hi = self._source_phrase_range(cue)

@@ -53,15 +53,30 @@ def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settin
 
 @app.command()
 @exit_on_config_errors
-def init() -> None:
-    """Create the topics (configured partition count) and the index templates, then exit (idempotent)."""
-    from newsmon.topics import ensure_topics
+def init(kibana: str = typer.Option(None, "--kibana", metavar="URL",
+                                    help="Also import the saved objects (data views, searches, dashboard, map) "
+                                         "into the Kibana at URL, e.g. http://127.0.0.1:5601."),
+         wait: float = typer.Option(180.0, "--wait", metavar="SECONDS",
+                                    help="How long to wait for each server to answer before giving up.")) -> None:
+    """Wait for Kafka and Elasticsearch, create the topics (configured partition count) and the index
+    templates (and import Kibana's saved objects with --kibana), then exit. Idempotent."""
+    from newsmon.kibana import KibanaError, import_saved_objects
+    from newsmon.readiness import ServerUnavailable, wait_for_stack
     from newsmon.indices import ensure_templates
+    from newsmon.topics import ensure_topics
 
     settings = stack_settings()
-    topics = ensure_topics(settings)
-    ensure_templates(settings)
-    typer.echo(f"topics ready ({settings.partitions} partitions): {', '.join(topics)}; index templates ready")
+    try:
+        wait_for_stack(settings, timeout_s=wait, say=typer.echo)
+        topics = ensure_topics(settings, timeout=wait)
+        ensure_templates(settings)
+        typer.echo(f"topics ready ({settings.partitions} partitions): {', '.join(topics)}; index templates ready")
+        if kibana:
+            count = import_saved_objects(kibana, settings, wait_s=wait, say=typer.echo)
+            typer.echo(f"Kibana at {kibana}: {count} saved objects imported (dashboard \"newsmon: overview\")")
+    except (ServerUnavailable, KibanaError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -32,10 +32,11 @@ def make_client(settings: Settings, **options: Any) -> Elasticsearch:
     if not settings.elasticsearch_url:
         raise ValueError("no Elasticsearch URL configured (ELASTICSEARCH_URL)")
     kwargs: dict[str, Any] = {"request_timeout": 30}
-    if settings.elasticsearch_api_key:
-        kwargs["api_key"] = settings.elasticsearch_api_key
+    api_key, password = settings.elasticsearch_api_key_secret, settings.elasticsearch_password_secret
+    if api_key is not None:
+        kwargs["api_key"] = api_key.get_secret_value()
     elif settings.elasticsearch_username:
-        kwargs["basic_auth"] = (settings.elasticsearch_username, settings.elasticsearch_password or "")
+        kwargs["basic_auth"] = (settings.elasticsearch_username, password.get_secret_value() if password else "")
     if settings.elasticsearch_url.startswith("https"):
         kwargs["verify_certs"] = settings.elasticsearch_verify_certs
         if settings.elasticsearch_ca_certs:

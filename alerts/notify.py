@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from newsmon import metrics
 from newsmon.alerts.message import title
 from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.records import Alert, DeadLetter, stable_id
@@ -144,6 +145,7 @@ class Notifier:
                 if last is not None and time.time() - last < rule.throttle.total_seconds():
                     self.ledger.record(alert, target, destination, "throttled", 0)
                     self.stats.throttled += 1
+                    metrics.alert("throttled")
                     continue
             self._deliver(alert, destination, url, target, meta)
 
@@ -156,6 +158,7 @@ class Notifier:
             if error is None:
                 self.ledger.record(alert, target, destination, "sent", attempts)
                 self.stats.sent += 1
+                metrics.alert("delivered")
                 return
             left = self.retry_budget_s - (time.monotonic() - started)
             if left <= 0:
@@ -164,6 +167,7 @@ class Notifier:
                 return
             log.warning("notify: %s to %s failed (%s); retry %d in %.1fs", alert.id, destination, error,
                         attempts, min(delay, left))
+            metrics.alert("retried")
             if not self.wait(min(delay, left)):
                 raise InterruptedError("stopped while retrying a delivery")
             delay = min(delay * 2, self.max_backoff_s)
@@ -178,6 +182,7 @@ class Notifier:
         if target:
             self.ledger.record(alert, target, destination, "dead", attempts, error)
         self.stats.dead_letters += 1
+        metrics.alert("dead")
         log.error("notify: alert %s to %s dead-lettered: %s", alert.id, destination, error)
 
 

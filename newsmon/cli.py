@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
-import sys
 import threading
 from typing import Any
 
@@ -14,6 +14,7 @@ from newsmon.alerts_cli import app as alerts_app
 from newsmon.bench.cli import app as bench_app
 from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
+from newsmon.logs import setup_logging
 from newsmon.settings import Settings, get_settings
 from newsmon.processors.extraction.cli import extract
 from newsmon.processors.extraction.evaluate import eval_app
@@ -30,13 +31,6 @@ app.add_typer(alerts_app, name="alerts", help="Alert rules: validate, try offlin
 
 log = logging.getLogger("newsmon")
 LOGLEVEL = typer.Option("info", "--loglevel", help="Log level: debug, info, warning, error.")
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    for noisy in ("kafka", "elastic_transport", "httpx", "aiokafka"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
 
 
 def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settings:
@@ -95,12 +89,27 @@ def sink(loglevel: str = LOGLEVEL) -> None:
     """Run the sink: articles, statements, events, alerts, sightings -> Elasticsearch, until Ctrl-C."""
     from newsmon.sinks.consumer import run
 
+    from newsmon.health import serve_stage
+
     setup_logging(loglevel)
     settings = stack_settings()
     stop = threading.Event()
     _stop_on_signals(stop)
-    stats = run(settings, stop)
+    server = serve_stage(settings, "sink", [lag_collector(settings)])
+    try:
+        stats = run(settings, stop)
+    finally:
+        if server is not None:
+            server.stop()
     typer.echo(f"sink stopped: {stats.indexed} documents indexed, {stats.dead_letters} dead letters")
+
+
+def lag_collector(settings: Settings):
+    """`newsmon_consumer_lag` of this deployment's consumer groups, read from Kafka when scraped."""
+    from newsmon.metrics import LagCollector
+    from newsmon.status import topic_lag
+
+    return LagCollector(lambda: topic_lag(settings))
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -242,6 +251,10 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, `kill`, container stop: the same clean stop
         signal.signal(signum, interrupt)
     setup_logging(loglevel)
+    from newsmon import metrics
+
+    # the processor child counts into the same files; per `up` process, so two never mix
+    metrics.use_multiprocess(get_settings().data_dir / "metrics" / str(os.getpid()))
     try:
         with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo, stack=stack) as running:
             running.wait()

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
         True, validation_alias=AliasChoices("ELASTICSEARCH_VERIFY_CERTS", "NEWSMON_ELASTICSEARCH_VERIFY_CERTS")
     )
 
+    # --- operations ---
+    log_format: Literal["text", "json"] = "text"  # json: ECS JSON lines (newsmon.logs)
+    metrics_address: str = "127.0.0.1:9464"  # /metrics and /healthz (`up` always; single stages when set)
+
     # --- local state ---
     data_dir: Path = Field(default_factory=default_data_dir)
 

@@ -21,6 +21,7 @@ import faust
 from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import ValidationError
 
+from newsmon import metrics
 from newsmon.records import Article, DeadLetter, Event, RawArticle, Statement
 from newsmon.settings import Settings
 from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, RAW, STATEMENTS, Stream
@@ -153,9 +154,11 @@ def register(app: faust.App, settings: Settings) -> None:
         async for events in stream.take_events(settings.processor_batch_size, within=BATCH_WITHIN_S):
             messages = [Message(e.message.key, e.message.value, e.message.topic, e.message.partition,
                                 e.message.offset) for e in events]
+            metrics.records_in("process", "raw", len(messages))
             started = time.perf_counter()
             processed = await extractor(messages)
             took = time.perf_counter() - started
+            metrics.extraction_seconds(took, len(processed.extracted))
             pending = []
             for out_stream, key, value in records_out(processed):
                 try:
@@ -166,6 +169,8 @@ def register(app: faust.App, settings: Settings) -> None:
                     pending.append(await outputs[DEAD_LETTER].send(key=key,
                                                                    value=DEAD_LETTER.encode(letter)[1]))
             await asyncio.gather(*pending)  # delivered before the batch is acknowledged
+            for stream_name, _, _ in records_out(processed):
+                metrics.records_out("process", stream_name)
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,
                           letter.offset, letter.error)

@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError
 
 from newsmon import kafka as clients
+from newsmon import metrics
 from newsmon.kafka import consumer_config
 from newsmon.records import DeadLetter
 from newsmon.settings import Settings
@@ -127,20 +128,30 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
                  stats: SinkStats, stop_event: threading.Event) -> None:
     actions, dead, origin = [], [], {}
     for rec in records:
+        stream = stream_of(settings, rec.topic)
+        metrics.records_in("sink", stream)
         try:
-            for action in record_actions(settings, stream_of(settings, rec.topic), rec.value):
+            for action in record_actions(settings, stream, rec.value):
                 actions.append(action)
                 origin[id(action)] = rec
+                if stream == "dead-letter":  # every stage's dead letters pass here: counted once, here
+                    metrics.dead_letter(action["_source"].get("stage", "unknown"),
+                                        action["_source"].get("error_type", ""))
         except ValueError as exc:
             dead.append(DeadLetter(stage="sink", error=str(exc), error_type=type(exc).__name__,
                                    payload=_decode(rec.value), topic=rec.topic, partition=rec.partition,
                                    offset=rec.offset, key=rec.key.decode("utf-8", "replace") if rec.key else None))
     if actions:
+        started = time.perf_counter()
         try:
             result = bulk_index(client, actions, stop=stop_event.is_set, on_retry=lambda: _keep_alive(consumer))
         finally:
             if consumer.paused():
                 consumer.resume(*consumer.paused())
+        metrics.bulk_seconds(time.perf_counter() - started)
+        _count_indexed(settings, actions, result.rejected_actions)
+        for letter in result.rejected:
+            metrics.bulk_rejection(letter.error_type)
         stats.indexed += result.indexed
         for letter, action in zip(result.rejected, result.rejected_actions, strict=True):
             rec = origin[id(action)]  # point the dead letter at the Kafka record it came from
@@ -161,6 +172,18 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
     stats.dead_letters += len(dead)
     stats.batches += 1
     log.info("sink: %d records, %d dead letters", len(records), len(dead))
+
+
+def _count_indexed(settings: Settings, actions: list, rejected: list) -> None:
+    """`newsmon_records_out{stage="sink"}` per index (short name), rejected actions left out."""
+    left_out = {id(a) for a in rejected}
+    counts: dict[str, int] = {}
+    for action in actions:
+        if id(action) not in left_out:
+            short = action["_index"].removeprefix(settings.index_prefix + "-")
+            counts[short] = counts.get(short, 0) + 1
+    for short, n in counts.items():
+        metrics.records_out("sink", short, n)
 
 
 def _keep_alive(consumer: KafkaConsumer) -> None:

@@ -120,6 +120,26 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+@app.command()
+@exit_on_config_errors
+def prune(older_than: str = typer.Option("90d", "--older-than", help="Retention period: 90d, 12w, 6m, 1y."),
+          yes: bool = typer.Option(False, "--yes", help="Delete them (without it: only list what would go).")) -> None:
+    """Drop the monthly index partitions whose whole month is older than the retention period."""
+    from newsmon.retention import parse_period, prune as run_prune
+
+    try:
+        period = parse_period(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    settings = stack_settings(("elasticsearch",))
+    if settings.index_partitioning == "none":
+        typer.secho("indices are not partitioned (NEWSMON_INDEX_PARTITIONING=none): nothing to prune by month",
+                    fg="yellow", err=True)
+    gone = run_prune(settings, period, delete=yes)
+    verb = "deleted" if yes else "would delete (dry run; --yes deletes)"
+    typer.echo(f"{len(gone)} partitions older than {older_than} {verb}" + "".join(f"\n  {p.index}" for p in gone))
+
+
 # --- queries -----------------------------------------------------------------------------------------
 
 

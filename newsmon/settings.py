@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     # --- topics and indices ---
     topic_prefix: str = "newsmon"
     index_prefix: str = "newsmon"
+    # month: one index per month of the documents' @timestamp (`newsmon-statements-2016.12`) behind the
+    # alias `newsmon-statements`, so `newsmon prune` drops whole expired months; none: one index each
+    index_partitioning: Literal["none", "month"] = "none"
+    index_shards: int = 1
+    index_replicas: int = 0
     partitions: int = 4
     replication_factor: int = 1
 
@@ -232,7 +237,7 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{name}"
 
     def index(self, name: str) -> str:
-        """Full index name for a short one (`articles`, `statements`, `events`, `alerts`)."""
+        """Full index name (the alias, when partitioned) for a short one (`articles`, `statements`...)."""
         return f"{self.index_prefix}-{name}"
 
     @classmethod

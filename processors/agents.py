@@ -154,7 +154,7 @@ def register(app: faust.App, settings: Settings) -> None:
         async for events in stream.take_events(settings.processor_batch_size, within=BATCH_WITHIN_S):
             messages = [Message(e.message.key, e.message.value, e.message.topic, e.message.partition,
                                 e.message.offset) for e in events]
-            metrics.records_in("process", "raw", len(messages))
+            metrics.records_in("process", RAW.name, len(messages))
             started = time.perf_counter()
             processed = await extractor(messages)
             took = time.perf_counter() - started
@@ -169,8 +169,8 @@ def register(app: faust.App, settings: Settings) -> None:
                     pending.append(await outputs[DEAD_LETTER].send(key=key,
                                                                    value=DEAD_LETTER.encode(letter)[1]))
             await asyncio.gather(*pending)  # delivered before the batch is acknowledged
-            for stream_name, _, _ in records_out(processed):
-                metrics.records_out("process", stream_name)
+            for out_stream, _, _ in records_out(processed):
+                metrics.records_out("process", out_stream.name)
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,
                           letter.offset, letter.error)

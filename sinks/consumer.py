@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -129,12 +130,12 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
     actions, dead, origin = [], [], {}
     for rec in records:
         stream = stream_of(settings, rec.topic)
-        metrics.records_in("sink", stream)
+        metrics.records_in("sink", stream.name if stream is not None else rec.topic)
         try:
             for action in record_actions(settings, stream, rec.value):
                 actions.append(action)
                 origin[id(action)] = rec
-                if stream == "dead-letter":  # every stage's dead letters pass here: counted once, here
+                if stream is DEAD_LETTER:  # every stage's dead letters pass here: counted once, here
                     metrics.dead_letter(action["_source"].get("stage", "unknown"),
                                         action["_source"].get("error_type", ""))
         except ValueError as exc:
@@ -174,13 +175,16 @@ def _index_batch(settings: Settings, client, consumer: KafkaConsumer, producer: 
     log.info("sink: %d records, %d dead letters", len(records), len(dead))
 
 
+PARTITION = re.compile(r"-\d{4}\.\d{2}$")  # the month suffix of a partitioned index
+
+
 def _count_indexed(settings: Settings, actions: list, rejected: list) -> None:
     """`newsmon_records_out{stage="sink"}` per index (short name), rejected actions left out."""
     left_out = {id(a) for a in rejected}
     counts: dict[str, int] = {}
     for action in actions:
         if id(action) not in left_out:
-            short = action["_index"].removeprefix(settings.index_prefix + "-")
+            short = PARTITION.sub("", action["_index"].removeprefix(settings.index_prefix + "-"))
             counts[short] = counts.get(short, 0) + 1
     for short, n in counts.items():
         metrics.records_out("sink", short, n)

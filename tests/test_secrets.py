@@ -94,7 +94,7 @@ def test_a_missing_destination_secret_stops_the_rules_at_load(monkeypatch):
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(400)  # the first test of a session also waits for the servers to start
 def test_a_failing_secret_destination_leaves_no_secret_anywhere(stack_settings, monkeypatch, caplog):
     """A `mailtos://user:secret@...` destination that cannot deliver: the secret is in none of the logs,
     the alerts and dead-letter topics, the dead letters' index documents or the delivery ledger."""
@@ -103,6 +103,7 @@ def test_a_failing_secret_destination_leaves_no_secret_anywhere(stack_settings, 
 
     from newsmon.alerts.message import make_alert
     from newsmon.sinks.elasticsearch import dead_letter_action
+    from newsmon.streams import ALERTS, DEAD_LETTER
     from newsmon.topics import ensure_topics
     from tests.support import topic_records
     from tests.test_notify import publish, run_until, statement
@@ -119,8 +120,8 @@ def test_a_failing_secret_destination_leaves_no_secret_anywhere(stack_settings, 
     publish(stack_settings, [alert])
     stats = run_until(stack_settings, rules, lambda s: s.dead_letters >= 1, retry_budget_s=1.0, backoff_s=0.2)
     assert stats.dead_letters == 1
-    letters = topic_records(stack_settings, "dead-letter")
-    alerts = topic_records(stack_settings, "alerts")
+    letters = topic_records(stack_settings, DEAD_LETTER)
+    alerts = topic_records(stack_settings, ALERTS)
     assert letters and alerts
     from newsmon.records import DeadLetter
 

@@ -120,7 +120,7 @@ class ObservabilityServer:
     @property
     def address(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start(self) -> "ObservabilityServer":
         self._thread.start()

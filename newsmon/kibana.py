@@ -59,9 +59,8 @@ def auth_headers(settings: Settings) -> dict[str, str]:
 def _basic_auth(settings: Settings) -> httpx.BasicAuth | None:
     if settings.elasticsearch_api_key_secret is not None or not settings.elasticsearch_username:
         return None
-    password = settings.elasticsearch_password_secret
-    password = password.get_secret_value() if password else ""
-    return httpx.BasicAuth(settings.elasticsearch_username, password)
+    secret = settings.elasticsearch_password_secret
+    return httpx.BasicAuth(settings.elasticsearch_username, secret.get_secret_value() if secret else "")
 
 
 def import_once(url: str, settings: Settings, path: Path | None = None, *, timeout_s: float = 30.0) -> int:

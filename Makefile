@@ -19,14 +19,22 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 # ruff, mypy and the import contracts (pyproject.toml). mypy and import-linter read the package tree as a
-# wheel installs it (`newsmon.sinks` ...), laid out from links by .ci/import_tree.py.
+# wheel installs it (`newsmon.sinks` ...), laid out from links by .ci/import_tree.py. Then the deploy files:
+# the compose file against the Compose specification's schema (dclint, pinned, from npm) and the
+# Dockerfile (hadolint, from PyPI with the lint extras).
 IMPORT_TREE := build/imports
-lint: $(STAMP)
+DCLINT := build/lint/node_modules/.bin/dclint
+$(DCLINT):
+	mkdir -p build/lint && npm install --prefix build/lint --no-audit --no-fund --silent dclint@3.1.0
+
+lint: $(STAMP) $(DCLINT)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python .ci/import_tree.py $(IMPORT_TREE)
 	cd $(IMPORT_TREE) && $(abspath $(VENV))/bin/mypy --config-file $(CURDIR)/pyproject.toml \
 	    --cache-dir $(CURDIR)/build/mypy-cache -p newsmon
 	cd $(IMPORT_TREE) && PYTHONPATH=. $(abspath $(VENV))/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
+	$(DCLINT) --quiet deploy/docker-compose.yml
+	$(VENV)/bin/hadolint deploy/Dockerfile
 
 # The fault suite: stages killed with SIGKILL mid-run, every acknowledged id accounted for (minutes).
 faults: $(STAMP)

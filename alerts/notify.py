@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from newsmon import metrics
 from newsmon.alerts.message import title
 from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.consume import CommitAfter
@@ -325,6 +326,7 @@ class Notifier:
             if last is not None and time.time() - last < rule.throttle.total_seconds():
                 self.ledger.record(alert, target, destination, "throttled", due.attempts)
                 self.stats.throttled += 1
+                metrics.alert("throttled")
                 return
         if due.status == "sending":
             log.warning("notify: %s to %s may have been delivered before the restart; sending again with the same "
@@ -339,6 +341,7 @@ class Notifier:
             error = self.send(url, alert)
             if error is not None:
                 self.ledger.record(alert, target, destination, "queued", attempts, error)
+                metrics.alert("retried")
                 raise DeliveryFailed(error)
 
         spent = time.time() - due.tried_at if due.tried_at else 0.0
@@ -352,6 +355,7 @@ class Notifier:
             return
         self.ledger.record(alert, target, destination, "sent", attempts)
         self.stats.sent += 1
+        metrics.alert("delivered")
 
     def _drain_unknown(self, target: str, destination: str) -> None:
         """Deliveries owed to a URL no longer in the rules file: dead-lettered with the reason."""
@@ -368,6 +372,7 @@ class Notifier:
                                     offset=meta.get("offset"), key=alert.id))
         self.ledger.record(alert, target, destination, "dead", attempts, error)
         self.stats.dead_letters += 1
+        metrics.alert("dead")
         log.error("notify: alert %s to %s dead-lettered: %s", alert.id, destination, error)
 
 

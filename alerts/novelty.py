@@ -39,6 +39,7 @@ class Verdict:
     novel: bool
     first_id: str
     similarity: float = 1.0
+    first_ts: float | None = None  # epoch seconds of the first sighting, when known
 
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'"})
@@ -99,7 +100,8 @@ class NoveltyDetector:
         entries = [list(e) for e in state or []]
         for e in entries:  # a replay of a record already seen: same verdict as the first time
             if e[0] == statement_id:
-                return Verdict(e[3] is None, e[3] or statement_id), entries
+                first = next((f for f in entries if f[0] == (e[3] or statement_id)), None)
+                return Verdict(e[3] is None, e[3] or statement_id, first_ts=first[1] if first else None), entries
         ts = _ts(timestamp)
         latest = max([ts, *(e[1] for e in entries)])
         entries = [e for e in entries if e[1] >= latest - self.window_s][-self.max_entries:]
@@ -111,7 +113,7 @@ class NoveltyDetector:
             sims = (matrix == sig).mean(axis=1)
             best = int(np.argmax(sims))  # first (oldest) among equals
             if sims[best] >= self.threshold:
-                verdict = Verdict(False, firsts[best][0], float(sims[best]))
+                verdict = Verdict(False, firsts[best][0], float(sims[best]), first_ts=firsts[best][1])
         entries.append([statement_id, ts, self._encode(sig) if verdict.novel else "",
                         None if verdict.novel else verdict.first_id])
         return verdict, entries

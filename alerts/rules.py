@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_valid
 from newsmon.alerts.message import make_alert
 from newsmon.alerts.query import KINDS, Doc, Query, QueryError, compile_query, fields_for
 from newsmon.records import Alert
+from newsmon.secrets import MissingSecret, expand, references
 
 __all__ = ["Rule", "RuleSet", "RuleError", "load_rules", "parse_rules"]
 
@@ -113,12 +114,24 @@ class RuleSet(BaseModel):
         got = self.destinations.get(destination)
         if got is None:
             inline = {label(d): d for r in self.rules for d in r.destinations if d not in self.destinations}
-            return [inline[destination]] if destination in inline else []
-        return [got] if isinstance(got, str) else list(got)
+            return [expand(inline[destination])] if destination in inline else []
+        # `${NAME}`: from the environment (newsmon.secrets)
+        return [expand(url) for url in ([got] if isinstance(got, str) else got)]
 
     def labels(self, rule: Rule) -> list[str]:
         """The destinations an alert of `rule` carries: names, and inline URLs by their secret-free label."""
         return [d if d in self.destinations else label(d) for d in rule.destinations]
+
+    def _check_references(self) -> None:
+        """Every `${NAME}` in a destination can be resolved now: a missing secret stops at load time, not at
+        the first alert (`RuleError` naming the variable)."""
+        urls = [u for v in self.destinations.values() for u in ([v] if isinstance(v, str) else v)]
+        urls += [d for r in self.rules for d in r.destinations if d not in self.destinations]
+        for url in urls:
+            try:
+                expand(url)
+            except MissingSecret as exc:
+                raise RuleError(f"destination {url!r}: {exc}") from None
 
     def compile(self) -> "RuleSet":
         """Compile every rule and build the anchor index (raises `RuleError` on the first bad rule)."""
@@ -128,9 +141,10 @@ class RuleSet(BaseModel):
             except QueryError as exc:
                 raise RuleError(exc.message, rule.name, exc.position) from None
             for d in rule.destinations:
-                if d not in self.destinations and "://" not in d:
+                if d not in self.destinations and "://" not in d and not references(d):
                     raise RuleError(f"unknown destination {d!r} (define it under destinations: or give an "
                                     f"apprise URL)", rule.name)
+        self._check_references()
         self._index = {}
         for kind in KINDS:
             anchored: dict[str, list[int]] = defaultdict(list)

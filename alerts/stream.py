@@ -11,6 +11,7 @@ cannot be read becomes a `DeadLetter` (stage `alert`).
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 import faust
@@ -41,7 +42,9 @@ def statement_outputs(rules: RuleSet, statement: Statement, verdict: Verdict) ->
     if not verdict.novel:
         sighting = Sighting(statement_id=verdict.first_id, source=statement.feed, url=statement.url,
                             article_id=statement.article_id, timestamp=statement.timestamp,
-                            duplicate_id=statement.id, similarity=round(verdict.similarity, 3))
+                            duplicate_id=statement.id, similarity=round(verdict.similarity, 3),
+                            statement_time=(datetime.fromtimestamp(verdict.first_ts, timezone.utc)
+                                            if verdict.first_ts is not None else None))
         return [(SIGHTINGS, *SIGHTINGS.encode(sighting))]
     record = statement.model_dump(mode="json", by_alias=True)
     record["novel"] = True

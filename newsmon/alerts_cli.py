@@ -179,13 +179,13 @@ def notify(rules: Path = typer.Option(None, "--rules", exists=True, dir_okay=Fal
                                       help="Rules file (destinations); default: NEWSMON_RULES_FILE."),
            loglevel: str = typer.Option("info", "--loglevel")) -> None:
     """Run the notifier stage alone: deliver alerts from the alerts topic until Ctrl-C."""
-    import logging
-
     from newsmon.alerts.notify import run
     from newsmon.endpoints import NoStackError, resolve
+    from newsmon.health import serve_stage
+    from newsmon.logs import setup_logging
     from newsmon.settings import get_settings
 
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    setup_logging(loglevel)
     try:
         settings = resolve(get_settings(), ("kafka",))
     except NoStackError as exc:
@@ -200,6 +200,14 @@ def notify(rules: Path = typer.Option(None, "--rules", exists=True, dir_okay=Fal
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stats = run(settings, stop, rules=ruleset)
+    from newsmon.metrics import LagCollector
+    from newsmon.status import topic_lag
+
+    server = serve_stage(settings, "notify", [LagCollector(lambda: topic_lag(settings))])
+    try:
+        stats = run(settings, stop, rules=ruleset)
+    finally:
+        if server is not None:
+            server.stop()
     console.print(f"notifier stopped: {stats.sent} sent, {stats.skipped} already sent, {stats.throttled} throttled, "
                   f"{stats.dead_letters} dead letters")

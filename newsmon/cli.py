@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
-import sys
 import threading
 from typing import Any
 
@@ -14,6 +14,7 @@ from newsmon.alerts_cli import app as alerts_app
 from newsmon.bench.cli import app as bench_app
 from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
+from newsmon.logs import setup_logging
 from newsmon.settings import Settings, get_settings
 from newsmon.processors.extraction.cli import extract
 from newsmon.processors.extraction.evaluate import eval_app
@@ -32,13 +33,6 @@ log = logging.getLogger("newsmon")
 LOGLEVEL = typer.Option("info", "--loglevel", help="Log level: debug, info, warning, error.")
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    for noisy in ("kafka", "elastic_transport", "httpx", "aiokafka"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
-
-
 def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settings:
     """The settings with endpoints resolved, or a clear error and exit code 2."""
     try:
@@ -53,15 +47,30 @@ def stack_settings(need: tuple[str, ...] = ("kafka", "elasticsearch")) -> Settin
 
 @app.command()
 @exit_on_config_errors
-def init() -> None:
-    """Create the topics (configured partition count) and the index templates, then exit (idempotent)."""
-    from newsmon.topics import ensure_topics
+def init(kibana: str = typer.Option(None, "--kibana", metavar="URL",
+                                    help="Also import the saved objects (data views, searches, dashboard, map) "
+                                         "into the Kibana at URL, e.g. http://127.0.0.1:5601."),
+         wait: float = typer.Option(180.0, "--wait", metavar="SECONDS",
+                                    help="How long to wait for each server to answer before giving up.")) -> None:
+    """Wait for Kafka and Elasticsearch, create the topics (configured partition count) and the index
+    templates (and import Kibana's saved objects with --kibana), then exit. Idempotent."""
+    from newsmon.kibana import KibanaError, import_saved_objects
+    from newsmon.readiness import ServerUnavailable, wait_for_stack
     from newsmon.indices import ensure_templates
+    from newsmon.topics import ensure_topics
 
     settings = stack_settings()
-    topics = ensure_topics(settings)
-    ensure_templates(settings)
-    typer.echo(f"topics ready ({settings.partitions} partitions): {', '.join(topics)}; index templates ready")
+    try:
+        wait_for_stack(settings, timeout_s=wait, say=typer.echo)
+        topics = ensure_topics(settings, timeout=wait)
+        ensure_templates(settings)
+        typer.echo(f"topics ready ({settings.partitions} partitions): {', '.join(topics)}; index templates ready")
+        if kibana:
+            count = import_saved_objects(kibana, settings, wait_s=wait, say=typer.echo)
+            typer.echo(f"Kibana at {kibana}: {count} saved objects imported (dashboard \"newsmon: overview\")")
+    except (ServerUnavailable, KibanaError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -80,12 +89,27 @@ def sink(loglevel: str = LOGLEVEL) -> None:
     """Run the sink: articles, statements, events, alerts, sightings -> Elasticsearch, until Ctrl-C."""
     from newsmon.sinks.consumer import run
 
+    from newsmon.health import serve_stage
+
     setup_logging(loglevel)
     settings = stack_settings()
     stop = threading.Event()
     _stop_on_signals(stop)
-    stats = run(settings, stop)
+    server = serve_stage(settings, "sink", [lag_collector(settings)])
+    try:
+        stats = run(settings, stop)
+    finally:
+        if server is not None:
+            server.stop()
     typer.echo(f"sink stopped: {stats.indexed} documents indexed, {stats.dead_letters} dead letters")
+
+
+def lag_collector(settings: Settings):
+    """`newsmon_consumer_lag` of this deployment's consumer groups, read from Kafka when scraped."""
+    from newsmon.metrics import LagCollector
+    from newsmon.status import topic_lag
+
+    return LagCollector(lambda: topic_lag(settings))
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -94,6 +118,26 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+@exit_on_config_errors
+def prune(older_than: str = typer.Option("90d", "--older-than", help="Retention period: 90d, 12w, 6m, 1y."),
+          yes: bool = typer.Option(False, "--yes", help="Delete them (without it: only list what would go).")) -> None:
+    """Drop the monthly index partitions whose whole month is older than the retention period."""
+    from newsmon.retention import parse_period, prune as run_prune
+
+    try:
+        period = parse_period(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    settings = stack_settings(("elasticsearch",))
+    if settings.index_partitioning == "none":
+        typer.secho("indices are not partitioned (NEWSMON_INDEX_PARTITIONING=none): nothing to prune by month",
+                    fg="yellow", err=True)
+    gone = run_prune(settings, period, delete=yes)
+    verb = "deleted" if yes else "would delete (dry run; --yes deletes)"
+    typer.echo(f"{len(gone)} partitions older than {older_than} {verb}" + "".join(f"\n  {p.index}" for p in gone))
 
 
 # --- queries -----------------------------------------------------------------------------------------
@@ -227,6 +271,10 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, `kill`, container stop: the same clean stop
         signal.signal(signum, interrupt)
     setup_logging(loglevel)
+    from newsmon import metrics
+
+    # the processor child counts into the same files; per `up` process, so two never mix
+    metrics.use_multiprocess(get_settings().data_dir / "metrics" / str(os.getpid()))
     try:
         with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo, stack=stack) as running:
             running.wait()

@@ -219,4 +219,5 @@ class Sighting(BaseModel):
     article_id: str
     timestamp: datetime = Field(default_factory=utcnow)
     duplicate_id: str | None = None  # the later statement's own id (indexed separately, marked not novel)
+    statement_time: datetime | None = None  # the first statement's @timestamp: the index partition it is in
     similarity: float | None = None  # estimated Jaccard similarity of the two contents

@@ -24,6 +24,6 @@ def search(settings: Settings, query: str, kind: str = "statements", size: int =
     body = {"query_string": {"query": query or "*", "default_operator": "OR"}}
     response = client.search(index=settings.index(kind), query=body, size=size,
                              sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
-                             track_total_hits=True)
+                             track_total_hits=True, ignore_unavailable=True, allow_no_indices=True)
     hits = response["hits"]
     return hits["total"]["value"], [hit["_source"] for hit in hits["hits"]]

@@ -42,6 +42,28 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, f"NEWSMON_{name}")
 
 
+def secrets_dir() -> str | None:
+    """Where Docker / Kubernetes mount secrets: `NEWSMON_SECRETS_DIR`, else `/run/secrets` when it exists.
+
+    A file there named like a setting (`elasticsearch_password`, `kafka_sasl_password`...) is that
+    setting's value; environment variables and the config file win over it.
+    """
+    chosen = os.environ.get("NEWSMON_SECRETS_DIR")
+    if chosen:
+        return chosen
+    return "/run/secrets" if Path("/run/secrets").is_dir() else None
+
+
+def read_secret_file(path: Path, name: str) -> SecretStr:
+    """The content of a secret file (one trailing newline dropped); `ValueError` naming the setting if the
+    file cannot be read (the message never holds the content)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{name} {path}: cannot be read ({exc.strerror or exc})") from None
+    return SecretStr(text.rstrip("\r\n"))
+
+
 def default_data_dir() -> Path:
     """Where local state lives: seen-items store, local stack endpoints and data."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -52,7 +74,8 @@ class Settings(BaseSettings):
     """All runtime configuration of newsmon."""
 
     model_config = SettingsConfigDict(
-        env_prefix="NEWSMON_", yaml_file=os.environ.get("NEWSMON_CONFIG", "newsmon.yaml"), extra="ignore"
+        env_prefix="NEWSMON_", yaml_file=os.environ.get("NEWSMON_CONFIG", "newsmon.yaml"), extra="ignore",
+        secrets_dir=secrets_dir(),
     )
 
     # --- endpoints (None means: use the embedded local stack) ---
@@ -74,15 +97,18 @@ class Settings(BaseSettings):
     elasticsearch_url: str | None = Field(
         None, validation_alias=AliasChoices("ELASTICSEARCH_URL", "NEWSMON_ELASTICSEARCH_URL")
     )
-    elasticsearch_api_key: str | None = Field(
+    elasticsearch_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("ELASTICSEARCH_API_KEY", "NEWSMON_ELASTICSEARCH_API_KEY")
     )
+    elasticsearch_api_key_file: Path | None = Field(None, validation_alias=_env("ELASTICSEARCH_API_KEY_FILE"))
     elasticsearch_username: str | None = Field(
         None, validation_alias=AliasChoices("ELASTICSEARCH_USERNAME", "NEWSMON_ELASTICSEARCH_USERNAME")
     )
-    elasticsearch_password: str | None = Field(
+    elasticsearch_password: SecretStr | None = Field(
         None, validation_alias=AliasChoices("ELASTICSEARCH_PASSWORD", "NEWSMON_ELASTICSEARCH_PASSWORD")
     )
+    elasticsearch_password_file: Path | None = Field(None, validation_alias=_env("ELASTICSEARCH_PASSWORD_FILE"))
+    _es_secrets_from_files: dict[str, SecretStr] = PrivateAttr(default_factory=dict)
     elasticsearch_ca_certs: str | None = Field(
         None, validation_alias=AliasChoices("ELASTICSEARCH_CA_CERTS", "NEWSMON_ELASTICSEARCH_CA_CERTS")
     )
@@ -90,12 +116,21 @@ class Settings(BaseSettings):
         True, validation_alias=AliasChoices("ELASTICSEARCH_VERIFY_CERTS", "NEWSMON_ELASTICSEARCH_VERIFY_CERTS")
     )
 
+    # --- operations ---
+    log_format: Literal["text", "json"] = "text"  # json: ECS JSON lines (newsmon.logs)
+    metrics_address: str = "127.0.0.1:9464"  # /metrics and /healthz (`up` always; single stages when set)
+
     # --- local state ---
     data_dir: Path = Field(default_factory=default_data_dir)
 
     # --- topics and indices ---
     topic_prefix: str = "newsmon"
     index_prefix: str = "newsmon"
+    # month: one index per month of the documents' @timestamp (`newsmon-statements-2016.12`) behind the
+    # alias `newsmon-statements`, so `newsmon prune` drops whole expired months; none: one index each
+    index_partitioning: Literal["none", "month"] = "none"
+    index_shards: int = 1
+    index_replicas: int = 0
     partitions: int = 4
     replication_factor: int = 1
 
@@ -198,6 +233,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} {value}: no such file")
         return self
 
+    @model_validator(mode="after")
+    def _elasticsearch_secret_files(self) -> "Settings":
+        """`ELASTICSEARCH_PASSWORD_FILE` / `ELASTICSEARCH_API_KEY_FILE`: read once here, never copied."""
+        for name in ("elasticsearch_password", "elasticsearch_api_key"):
+            path = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            if getattr(self, name) is not None:
+                raise ValueError(f"set {name.upper()} or {name.upper()}_FILE, not both")
+            self._es_secrets_from_files[name] = read_secret_file(path, f"{name.upper()}_FILE")
+        return self
+
+    @property
+    def elasticsearch_password_secret(self) -> SecretStr | None:
+        """The Elasticsearch password: `ELASTICSEARCH_PASSWORD`, else the content of its `_FILE`."""
+        return self.elasticsearch_password or self._es_secrets_from_files.get("elasticsearch_password")
+
+    @property
+    def elasticsearch_api_key_secret(self) -> SecretStr | None:
+        """The Elasticsearch API key: `ELASTICSEARCH_API_KEY`, else the content of its `_FILE`."""
+        return self.elasticsearch_api_key or self._es_secrets_from_files.get("elasticsearch_api_key")
+
     @property
     def kafka_sasl_secret(self) -> SecretStr | None:
         """The SASL password: `KAFKA_SASL_PASSWORD`, else the content of `KAFKA_SASL_PASSWORD_FILE`."""
@@ -208,7 +265,7 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{name}"
 
     def index(self, name: str) -> str:
-        """Full index name for a short one (`articles`, `statements`, `events`, `alerts`)."""
+        """Full index name (the alias, when partitioned) for a short one (`articles`, `statements`...)."""
         return f"{self.index_prefix}-{name}"
 
     @classmethod

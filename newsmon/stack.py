@@ -37,8 +37,11 @@ DEMO_RULES = package_dir("newsmon.alerts") / "rules.demo.yaml"
 
 
 def spawn_processor(settings: Settings, loglevel: str = "info", **popen) -> subprocess.Popen:
-    """Start `newsmon process` (a Faust worker) as a child process configured like `settings`."""
+    """Start `newsmon process` (a Faust worker) as a child process configured like `settings`.
+    It serves no metrics of its own: `up` serves them for every stage (its values reach `up` through
+    PROMETHEUS_MULTIPROC_DIR in multiprocess mode)."""
     env = {**os.environ, **settings_env(settings)}
+    env.pop("NEWSMON_METRICS_ADDRESS", None)
     cmd = [sys.executable, "-m", "newsmon", "process", "--loglevel", loglevel]
     return subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent(), **popen)
 
@@ -72,6 +75,7 @@ class Stack:
         self.processor: subprocess.Popen | None = None
         self.threads: dict[str, tuple[threading.Thread, Callable, tuple]] = {}
         self._demo_server: DemoServer | None = None
+        self.observability: Any = None  # /metrics and /healthz (newsmon.health), once the stages run
 
     # --- lifecycle ---
 
@@ -113,7 +117,36 @@ class Stack:
             from newsmon.alerts.notify import run as run_notifier
 
             self._thread("notifier", run_notifier, self.settings, self.stop_event)
+        self._serve_observability()
         self.say("newsmon is running; Ctrl-C stops it. From another terminal: `newsmon status`, `newsmon search ...`")
+
+    def health(self):
+        """The checks of `/healthz`: every stage running, every server answering."""
+        from newsmon.health import Health, server_checks, thread_check
+
+        health = Health()
+        health.add("processor", lambda: None if self.processor is not None and self.processor.poll() is None
+                   else "not running")
+        for name in self.threads:
+            health.add(name, thread_check(lambda name=name: self.threads[name][0]))
+        server_checks(health, self.settings)
+        return health
+
+    def _serve_observability(self) -> None:
+        from newsmon import metrics
+        from newsmon.health import ObservabilityServer
+        from newsmon.status import topic_lag
+
+        registry = metrics.registry()
+        registry.register(metrics.LagCollector(lambda: topic_lag(self.settings)))
+        try:
+            self.observability = ObservabilityServer(self.settings.metrics_address, self.health(), registry).start()
+        except OSError as exc:  # the address is taken: the pipeline runs on, unobserved
+            log.error("cannot serve metrics on %s (%s); set NEWSMON_METRICS_ADDRESS", self.settings.metrics_address,
+                      exc.strerror or exc)
+            return
+        self.say(f"metrics: http://{self.observability.address}/metrics, health: "
+                 f"http://{self.observability.address}/healthz")
 
     def _start_services(self) -> None:
         s = self.settings
@@ -211,6 +244,9 @@ class Stack:
                 self._watch_servers()
                 if self.processor is not None and self.processor.poll() is not None:
                     log.error("processor exited with code %s; restarting it", self.processor.returncode)
+                    from newsmon.metrics import process_died
+
+                    process_died(self.processor.pid)
                     self.stop_event.wait(RESTART_PAUSE_S)
                     self.start_processor()
                 for name, (thread, target, args) in list(self.threads.items()):
@@ -238,6 +274,8 @@ class Stack:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.observability is not None:
+            self.observability.stop()
         if self.processor is not None:
             stop_processor(self.processor)
         for thread, _, _ in self.threads.values():

@@ -12,6 +12,8 @@ import logging
 import faust
 
 from newsmon.alerts import stream as alert_stream
+from newsmon.health import serve_stage
+from newsmon.logs import logging_config
 from newsmon.processors import app as processor_app
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
@@ -28,7 +30,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Create the topics, then run a Faust worker for the processor app until it is stopped (SIGINT/SIGTERM)."""
     ensure_topics(settings)
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    serve_stage(settings, "process")  # a daemon thread: ends with the worker's process
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                          logging_config=logging_config(loglevel, settings.log_format))
     worker.spinner = None  # plain log lines, no terminal animation (it runs under `newsmon up` too)
     if logging.getLevelName(loglevel.upper()) != logging.DEBUG:  # service start/stop chatter only when debugging
         for name in ("mode", "faust", "aiokafka"):

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from newsmon.deadletter import DeadLetterLimitExceeded, dead_letter_limit
 from newsmon.outputs import Output, halt_process, send_all
+from newsmon import metrics
 from newsmon.records import Article, DeadLetter, Event, RawArticle, Statement
 from newsmon.settings import Settings
 from newsmon.streams import ARTICLES, DEAD_LETTER, EVENTS, RAW, STATEMENTS, Stream
@@ -171,9 +172,11 @@ def register(app: faust.App, settings: Settings) -> None:
         async for events in stream.take_events(settings.processor_batch_size, within=BATCH_WITHIN_S):
             messages = [Message(e.message.key, e.message.value, e.message.topic, e.message.partition,
                                 e.message.offset) for e in events]
+            metrics.records_in("process", RAW.name, len(messages))
             started = time.perf_counter()
             processed = await extractor(messages)
             took = time.perf_counter() - started
+            metrics.extraction_seconds(took, len(processed.extracted))
             try:
                 limit.observe(len(processed.extracted), len(processed.dead))
             except DeadLetterLimitExceeded as exc:  # a bad deploy must not drain the stream: stop, unacknowledged
@@ -182,6 +185,8 @@ def register(app: faust.App, settings: Settings) -> None:
             await send_all(send, records_out(processed), what="processor", budget_s=settings.output_send_budget_s,
                            replace=too_large(oversize))  # acknowledged before the batch is
             processed.dead += oversize
+            for out_stream, _, _ in records_out(processed):
+                metrics.records_out("process", out_stream.name)
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,
                           letter.offset, letter.error)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Optional
@@ -29,7 +27,10 @@ def produce(
     loglevel: str = typer.Option("info", "--loglevel", help="Log level: debug, info, warning, error."),
 ) -> None:
     """Poll RSS feeds and publish new articles to the raw topic (Ctrl-C stops)."""
-    _setup_logging(loglevel)
+    from newsmon.health import serve_stage
+    from newsmon.logs import setup_logging
+
+    setup_logging(loglevel)
     settings = _settings()
     try:
         feed_list = [] if (demo and no_default_feeds) else load_feeds(feeds or settings.feeds_file)
@@ -56,7 +57,12 @@ def produce(
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        run(settings, feed_list, stop)
+        observed = serve_stage(settings, "produce")
+        try:
+            run(settings, feed_list, stop)
+        finally:
+            if observed is not None:
+                observed.stop()
     finally:
         if server is not None:
             server.stop()
@@ -74,8 +80,3 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    for noisy in ("kafka", "httpx", "httpcore", "trafilatura", "htmldate", "courlan"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))

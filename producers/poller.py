@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from kafka.errors import KafkaError
 
+from newsmon import metrics
 from newsmon.records import DeadLetter, RawArticle, stable_id
 from newsmon.settings import Settings
 from newsmon.streams import RAW
@@ -86,6 +87,14 @@ class PollReport:
         return {name: r.error for name, r in self.feeds.items() if r.error}
 
 
+def poll_outcome(report: FeedReport) -> str:
+    """A short, bounded name for how a poll went: `ok`, `not_modified`, or the error's kind (the text before
+    its parenthesised detail, e.g. `timeout`, `malformed feed`, `publish failed`)."""
+    if report.error:
+        return report.error.split(" (", 1)[0].strip() or "error"
+    return "not_modified" if report.not_modified else "ok"
+
+
 def backoff_s(feed: FeedConfig, failures: int) -> float:
     """Wait after `failures` consecutive failures (without jitter): retry_base_s doubling, capped at retry_max_s."""
     if failures <= 0:
@@ -146,10 +155,13 @@ class Poller:
     async def poll_feed(self, feed: FeedConfig) -> FeedReport:
         """Fetch, parse and publish one feed; never raises: problems are in the report (and logged if unexpected)."""
         try:
-            return await self._poll(feed)
+            report = await self._poll(feed)
         except Exception as exc:  # a bug with one feed must not stop the others
             log.exception("feed %s: poll failed", feed.name)
-            return FeedReport(feed.name, error=f"internal error ({type(exc).__name__}: {exc})")
+            report = FeedReport(feed.name, error=f"internal error ({type(exc).__name__}: {exc})")
+        metrics.feed_poll(poll_outcome(report))
+        metrics.records_out("produce", "raw", report.published)
+        return report
 
     async def _poll(self, feed: FeedConfig) -> FeedReport:
         report = FeedReport(feed.name)

@@ -8,7 +8,9 @@ consumer pauses its partitions and keeps polling so it stays in its group; nothi
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ from kafka import KafkaConsumer
 from newsmon import kafka as clients
 from newsmon.consume import CommitAfter
 from newsmon.deadletter import DeadLetterWriter, dead_letter_limit, decode_payload, from_record
+from newsmon import metrics
 from newsmon.kafka import consumer_config
 from newsmon.retry import retrying
 from newsmon.settings import Settings
@@ -87,14 +90,24 @@ def _index_batch(settings: Settings, client, step: CommitAfter, dead_letters: De
     """Index one batch; returns once every document was acknowledged or dead-lettered (acknowledged too)."""
     actions, dead, origin = [], [], {}
     for rec in records:
+        stream = stream_of(settings, rec.topic)
+        metrics.records_in("sink", stream.name if stream is not None else rec.topic)
         try:
-            for action in record_actions(settings, stream_of(settings, rec.topic), rec.value):
+            for action in record_actions(settings, stream, rec.value):
                 actions.append(action)
                 origin[id(action)] = rec
+                if stream is DEAD_LETTER:  # every stage's dead letters pass here: counted once, here
+                    metrics.dead_letter(action["_source"].get("stage", "unknown"),
+                                        action["_source"].get("error_type", ""))
         except ValueError as exc:
             dead.append(from_record("sink", rec, exc))
     if actions:
+        started = time.perf_counter()
         result = bulk_index(client, actions, stop=stop_event.is_set, on_retry=step.keep_alive)
+        metrics.bulk_seconds(time.perf_counter() - started)
+        _count_indexed(settings, actions, result.rejected_actions)
+        for letter in result.rejected:
+            metrics.bulk_rejection(letter.error_type)
         stats.indexed += result.indexed
         for letter, action in zip(result.rejected, result.rejected_actions, strict=True):
             rec = origin[id(action)]  # point the dead letter at the Kafka record it came from
@@ -105,3 +118,19 @@ def _index_batch(settings: Settings, client, step: CommitAfter, dead_letters: De
     stats.dead_letters += len(dead)
     stats.batches += 1
     log.info("sink: %d records, %d dead letters", len(records), len(dead))
+
+
+PARTITION = re.compile(r"-\d{4}\.\d{2}$")  # the month suffix of a partitioned index
+
+
+def _count_indexed(settings: Settings, actions: list, rejected: list) -> None:
+    """`newsmon_records_out{stage="sink"}` per index (short name), rejected actions left out."""
+    left_out = {id(a) for a in rejected}
+    counts: dict[str, int] = {}
+    for action in actions:
+        if id(action) not in left_out:
+            short = PARTITION.sub("", action["_index"].removeprefix(settings.index_prefix + "-"))
+            counts[short] = counts.get(short, 0) + 1
+    for short, n in counts.items():
+        metrics.records_out("sink", short, n)
+

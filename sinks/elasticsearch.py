@@ -19,10 +19,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from newsmon.indices import index_for
 from newsmon.records import Alert, Article, DeadLetter, Event, Sighting, Statement, stable_id
 from newsmon.retry import retrying
 from newsmon.settings import Settings
@@ -45,7 +47,8 @@ def _dump(record) -> dict[str, Any]:
 
 
 def article_action(settings: Settings, article: Article) -> dict[str, Any]:
-    return {"_op_type": "index", "_index": settings.index("articles"), "_id": article.id, "_source": _dump(article)}
+    return {"_op_type": "index", "_index": index_for(settings, "articles", article.timestamp), "_id": article.id,
+            "_source": _dump(article)}
 
 
 def merge_action(index: str, doc_id: str, doc: dict[str, Any], sources: list[str],
@@ -58,15 +61,17 @@ def statement_action(settings: Settings, statement: Statement) -> dict[str, Any]
     doc = _dump(statement)
     sources = doc.pop("sources", None) or [statement.feed]
     doc.pop("source_count", None)
-    return merge_action(settings.index("statements"), statement.id, doc, sources, {})
+    return merge_action(index_for(settings, "statements", statement.timestamp), statement.id, doc, sources, {})
 
 
 def sighting_actions(settings: Settings, sighting: Sighting) -> list[dict[str, Any]]:
-    """Add the source to the first statement; mark the later duplicate (if named) as not novel."""
-    index = settings.index("statements")
-    actions = [merge_action(index, sighting.statement_id, {}, [sighting.source], {"id": sighting.statement_id})]
+    """Add the source to the first statement; mark the later duplicate (if named) as not novel.
+    Partitioned, the first statement is in the partition of its own time (`statement_time`), the duplicate
+    in that of the sighting (its own time)."""
+    first = index_for(settings, "statements", sighting.statement_time or sighting.timestamp)
+    actions = [merge_action(first, sighting.statement_id, {}, [sighting.source], {"id": sighting.statement_id})]
     if sighting.duplicate_id and sighting.duplicate_id != sighting.statement_id:
-        actions.append(merge_action(index, sighting.duplicate_id, {"novel": False, "first_id": sighting.statement_id},
+        actions.append(merge_action(index_for(settings, "statements", sighting.timestamp), sighting.duplicate_id, {"novel": False, "first_id": sighting.statement_id},
                                     [], {"id": sighting.duplicate_id}))
     return actions
 
@@ -105,13 +110,25 @@ def event_action(settings: Settings, event: Event) -> dict[str, Any]:
     loc = event.location
     if loc is not None and loc.lat is not None and loc.lon is not None:
         doc["location"]["point"] = {"lat": loc.lat, "lon": loc.lon}
-    return {"_op_type": "index", "_index": settings.index("events"), "_id": event.id, "_source": doc}
+    return {"_op_type": "index", "_index": index_for(settings, "events", event.timestamp), "_id": event.id,
+            "_source": doc}
 
 
 def alert_action(settings: Settings, alert: Alert) -> dict[str, Any]:
     doc = _dump(alert)
     doc["@timestamp"] = doc["timestamp"]
-    return {"_op_type": "index", "_index": settings.index("alerts"), "_id": alert.id, "_source": doc}
+    return {"_op_type": "index", "_index": index_for(settings, "alerts", _record_time(alert) or alert.timestamp),
+            "_id": alert.id, "_source": doc}
+
+
+def _record_time(alert: Alert) -> datetime | None:
+    """The @timestamp of the record an alert is about: fixed, unlike the alert's own time (a replay makes
+    the same alert again, later), so the alert's partition never changes."""
+    value = alert.record.get("@timestamp") if isinstance(alert.record, dict) else None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
 
 
 def dead_letter_action(settings: Settings, letter: DeadLetter) -> dict[str, Any]:
@@ -121,7 +138,8 @@ def dead_letter_action(settings: Settings, letter: DeadLetter) -> dict[str, Any]
     doc["@timestamp"] = doc["timestamp"]
     if not isinstance(doc.get("payload"), (dict, type(None))):
         doc["payload"] = {"value": doc["payload"]}
-    return {"_op_type": "index", "_index": settings.index("dead-letters"), "_id": stable_id(letter.stage, letter.key, *where),
+    return {"_op_type": "index", "_index": index_for(settings, "dead-letters", letter.timestamp),
+            "_id": stable_id(letter.stage, letter.key, *where),
             "_source": doc}
 
 

@@ -1,0 +1,51 @@
+"""Logging of every newsmon command, set up here only: plain text lines, or ECS JSON lines
+(`NEWSMON_LOG_FORMAT=json`, ecs-logging) for Filebeat / Elastic Agent to ship without parsing.
+
+The Faust worker configures logging itself; it is handed the same configuration (`logging_config`).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from typing import Any
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+NOISY = ("kafka", "elastic_transport", "httpx", "httpcore", "aiokafka", "trafilatura", "htmldate", "courlan")  # their info lines drown ours
+
+
+class ServiceFields(logging.Filter):
+    """Adds `service.name` to each record (ECS: which service wrote the line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        setattr(record, "service.name", "newsmon")
+        return True
+
+
+def logging_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
+    """A `logging.config.dictConfig` configuration: one stderr handler, text or ECS JSON."""
+    if fmt not in ("text", "json"):
+        raise ValueError(f"log format {fmt!r}: use text or json")
+    number = logging.getLevelName(level.upper())
+    if not isinstance(number, int):
+        raise ValueError(f"log level {level!r}: use debug, info, warning or error")
+    formatter = {"()": "ecs_logging.StdlibFormatter"} if fmt == "json" else {"format": TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"service": {"()": ServiceFields}},
+        "formatters": {"newsmon": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "newsmon", "filters": ["service"]}},
+        "root": {"level": number, "handlers": ["stderr"]},
+        "loggers": {name: {"level": max(logging.WARNING, number)} for name in NOISY},
+    }
+
+
+def setup_logging(level: str = "info", fmt: str | None = None) -> None:
+    """Configure the root logger (`fmt` None: from the settings, `NEWSMON_LOG_FORMAT`)."""
+    if fmt is None:
+        from newsmon.settings import get_settings
+
+        fmt = get_settings().log_format
+    logging.config.dictConfig(logging_config(level, fmt))

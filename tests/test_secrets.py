@@ -1,0 +1,137 @@
+"""Secrets: masked in every dump, read from `*_FILE` or a secrets directory, passed to children unprinted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from newsmon.endpoints import settings_env
+from newsmon.settings import Settings
+
+SECRET = "es-pa55-word"
+
+
+def test_elasticsearch_password_and_api_key_are_masked():
+    settings = Settings(elasticsearch_username="elastic", elasticsearch_password=SECRET, elasticsearch_api_key=SECRET)
+    assert isinstance(settings.elasticsearch_password, SecretStr)
+    assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
+    assert settings.elasticsearch_password_secret.get_secret_value() == SECRET
+
+
+def test_elasticsearch_secrets_from_files(tmp_path):
+    (tmp_path / "pw").write_text(SECRET + "\n", encoding="utf-8")
+    (tmp_path / "key").write_text("api-key-value", encoding="utf-8")
+    settings = Settings(elasticsearch_username="elastic", elasticsearch_password_file=tmp_path / "pw",
+                        elasticsearch_api_key_file=tmp_path / "key")
+    assert settings.elasticsearch_password_secret.get_secret_value() == SECRET
+    assert settings.elasticsearch_api_key_secret.get_secret_value() == "api-key-value"
+    env = settings_env(settings)
+    assert env["NEWSMON_ELASTICSEARCH_PASSWORD_FILE"] == str(tmp_path / "pw")
+    assert SECRET not in "".join(env.values())  # the child reads the file itself
+
+
+def test_a_secret_and_its_file_together_are_refused(tmp_path):
+    (tmp_path / "pw").write_text(SECRET, encoding="utf-8")
+    with pytest.raises(ValidationError, match="ELASTICSEARCH_PASSWORD or ELASTICSEARCH_PASSWORD_FILE, not both"):
+        Settings(elasticsearch_password="x", elasticsearch_password_file=tmp_path / "pw")
+
+
+def test_an_unreadable_secret_file_is_named_without_content(tmp_path):
+    with pytest.raises(ValidationError, match="ELASTICSEARCH_API_KEY_FILE .*missing: cannot be read"):
+        Settings(elasticsearch_api_key_file=tmp_path / "missing")
+
+
+def test_a_secrets_directory_supplies_settings_by_name(tmp_path, monkeypatch):
+    (tmp_path / "elasticsearch_password").write_text(SECRET, encoding="utf-8")
+    monkeypatch.delenv("ELASTICSEARCH_PASSWORD", raising=False)
+    settings = Settings(_secrets_dir=tmp_path)
+    assert settings.elasticsearch_password_secret.get_secret_value() == SECRET
+
+
+def test_environment_wins_over_the_secrets_directory(tmp_path, monkeypatch):
+    (tmp_path / "elasticsearch_password").write_text("from-dir", encoding="utf-8")
+    monkeypatch.setenv("ELASTICSEARCH_PASSWORD", "from-env")
+    assert Settings(_secrets_dir=tmp_path).elasticsearch_password_secret.get_secret_value() == "from-env"
+
+
+# --- `${NAME}` in alert destinations ------------------------------------------------------------------------
+
+from newsmon.alerts.rules import RuleError, parse_rules  # noqa: E402
+from newsmon.secrets import MissingSecret, expand  # noqa: E402
+
+RULES = """destinations:
+  desk: ${NEWSMON_TEST_DESK_URL}
+rules:
+  - name: Putin
+    query: 'speaker.name:"Vladimir Putin"'
+    destinations: [desk]
+"""
+
+
+def test_expand_reads_the_variable_or_its_file(tmp_path):
+    (tmp_path / "url").write_text("json://127.0.0.1:9/from-file\n", encoding="utf-8")
+    assert expand("${A}/x", {"A": "json://h"}) == "json://h/x"
+    assert expand("${A}", {"A_FILE": str(tmp_path / "url")}) == "json://127.0.0.1:9/from-file"
+    assert expand("no reference", {}) == "no reference"
+    with pytest.raises(MissingSecret, match=r"\$\{A\} is used but neither A nor A_FILE is set"):
+        expand("${A}", {})
+
+
+def test_rule_destinations_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("NEWSMON_TEST_DESK_URL", "mailtos://user:s3cr3t@127.0.0.1:9?to=desk@example.org")
+    rules = parse_rules(RULES)
+    assert rules.urls("desk") == ["mailtos://user:s3cr3t@127.0.0.1:9?to=desk@example.org"]
+    assert rules.labels(rules.rules[0]) == ["desk"]  # alerts carry the name, never the URL
+
+
+def test_a_missing_destination_secret_stops_the_rules_at_load(monkeypatch):
+    monkeypatch.delenv("NEWSMON_TEST_DESK_URL", raising=False)
+    monkeypatch.delenv("NEWSMON_TEST_DESK_URL_FILE", raising=False)
+    with pytest.raises(RuleError, match="neither NEWSMON_TEST_DESK_URL nor NEWSMON_TEST_DESK_URL_FILE"):
+        parse_rules(RULES)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(400)  # the first test of a session also waits for the servers to start
+def test_a_failing_secret_destination_leaves_no_secret_anywhere(stack_settings, monkeypatch, caplog):
+    """A `mailtos://user:secret@...` destination that cannot deliver: the secret is in none of the logs,
+    the alerts and dead-letter topics, the dead letters' index documents or the delivery ledger."""
+    import logging
+    import socket
+
+    from newsmon.alerts.message import make_alert
+    from newsmon.sinks.elasticsearch import dead_letter_action
+    from newsmon.streams import ALERTS, DEAD_LETTER
+    from newsmon.topics import ensure_topics
+    from tests.support import topic_records
+    from tests.test_notify import publish, run_until, statement
+
+    password = "pw-5ecret-0f-the-desk"
+    with socket.socket() as s:  # a port nobody listens on: delivery fails, the alert is dead-lettered
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("NEWSMON_TEST_DESK_URL", f"mailtos://desk:{password}@127.0.0.1:{port}?to=desk@example.org")
+    caplog.set_level(logging.DEBUG)
+    ensure_topics(stack_settings)
+    rules = parse_rules(RULES)
+    alert = make_alert("Putin", "statements", statement(1), rules.labels(rules.rules[0]))
+    publish(stack_settings, [alert])
+    stats = run_until(stack_settings, rules, lambda s: s.dead_letters >= 1, retry_budget_s=1.0, backoff_s=0.2)
+    assert stats.dead_letters == 1
+    letters = topic_records(stack_settings, DEAD_LETTER)
+    alerts = topic_records(stack_settings, ALERTS)
+    assert letters and alerts
+    from newsmon.records import DeadLetter
+
+    documents = [json.dumps(dead_letter_action(stack_settings, DeadLetter.model_validate_json(r.value)))
+                 for r in letters]
+    ledger = b"".join(p.read_bytes() for p in stack_settings.data_dir.rglob("*") if p.is_file())
+    everything = {"logs": caplog.text, "dead letters": b"".join(r.value for r in letters).decode(),
+                  "alerts": b"".join(r.value for r in alerts).decode(), "index documents": "".join(documents),
+                  "ledger": ledger.decode("utf-8", "replace")}
+    assert ledger  # the delivery ledger was written (and is searched too)
+    leaked = [where for where, text in everything.items() if password in text]
+    assert leaked == []
+    assert "delivery failed" in everything["dead letters"]

@@ -189,10 +189,22 @@ def test_partial_quote_as_its_own_statement(nlp):
 
 
 def test_needs_a_parse():
+    """The component declares what it reads: a pipeline without a parser before it fails when checked."""
     import spacy
+
+    from newsmon.processors.extraction import check_pipeline
 
     blank = spacy.blank("en")
     blank.add_pipe("newsmon_statements")
-    with pytest.raises(ValueError, match="dependency parse"):
-        blank('"We will respond," the minister said.')
+    with pytest.raises(ValueError, match="newsmon_statements needs token.dep, token.lemma, doc.sents"):
+        check_pipeline(blank)
     assert blank("")._.statements == []
+
+
+def test_components_in_declared_order():
+    """Every newsmon component finds what it requires assigned by one before it in the loaded pipeline."""
+    from newsmon.processors.extraction import NEWSMON_PIPES, check_pipeline
+
+    nlp = load_pipeline()
+    assert nlp.pipe_names[-len(NEWSMON_PIPES):] == list(NEWSMON_PIPES)
+    assert check_pipeline(nlp) is nlp

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
@@ -21,7 +20,8 @@ from spacy.util import filter_spans
 
 from newsmon.records import ExtractedEvent, Place
 from newsmon.records import Span as RecordSpan
-from newsmon.processors.extraction.entities import DATA_DIR, EntityResolver, Ref, ref_of
+from newsmon.processors.extraction.datafiles import read_yaml
+from newsmon.processors.extraction.entities import EntityResolver, Ref, ref_of
 
 __all__ = ["EventType", "EventFinder", "load_ontology"]
 
@@ -50,8 +50,7 @@ class EventType:
 @lru_cache(maxsize=4)
 def load_ontology(path: str | Path = "events.yaml") -> dict[str, EventType]:
     """The event types of an ontology file (see data/events.yaml)."""
-    p = Path(path)
-    raw = yaml.safe_load((p if p.is_absolute() else DATA_DIR / p).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     return {name: EventType(name=name, plover=t["plover"], cameo=str(t["cameo"]), doc=t.get("doc", ""),
                             triggers=tuple(t["triggers"])) for name, t in raw.items()}
 
@@ -62,7 +61,9 @@ def _trigger(trigger: str) -> tuple[list[str], tuple[str | None, ...]]:
     return [lemma for lemma, _, _ in parts], tuple(pos or None for _, _, pos in parts)
 
 
-@Language.factory("newsmon_events", default_config={"ontology_file": "events.yaml", "inherit_sentences": 3})
+@Language.factory("newsmon_events", default_config={"ontology_file": "events.yaml", "inherit_sentences": 3},
+                  requires=["token.dep", "token.lemma", "doc.ents", "doc._.refs", "doc._.dates", "doc._.statements"],
+                  assigns=["doc._.events"])
 def make_event_finder(nlp: Language, name: str, ontology_file: str, inherit_sentences: int) -> EventFinder:
     """The `newsmon_events` component: sets `doc._.events` (list of `ExtractedEvent`)."""
     return EventFinder(nlp, load_ontology(ontology_file), inherit_sentences=inherit_sentences)
@@ -97,8 +98,7 @@ class EventFinder:
                 self.matcher.add(key, [Doc(nlp.vocab, words=lemmas, lemmas=lemmas)])
 
     def __call__(self, doc: Doc) -> Doc:
-        quoted = [st.content for st in (doc._.statements or ()) if st.kind == "direct"] \
-            if Doc.has_extension("statements") else []
+        quoted = [st.content for st in (doc._.statements or ()) if st.kind == "direct"]
         triggers = []
         for sp in filter_spans([m for m in self.matcher(doc, as_spans=True) if self._fits(m)]):
             if not any(s <= sp.start_char < e for s, e in quoted):

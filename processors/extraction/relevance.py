@@ -31,7 +31,7 @@ for _name in ("country_scores", "relevant"):
 
 @Language.factory("newsmon_relevance", default_config={
     "watchlist": ["SY", "IR", "RU"], "actors_file": "actors.yaml", "places_file": "places.yaml", "min_mentions": 1,
-    "title_weight": 2.0, "max_chars": 200_000})
+    "title_weight": 2.0, "max_chars": 200_000}, assigns=["doc._.country_scores", "doc._.relevant"])
 def make_relevance(nlp: Language, name: str, watchlist: list[str], actors_file: str, places_file: str,
                    min_mentions: int, title_weight: float, max_chars: int) -> RelevanceGate:
     """The `newsmon_relevance` component: sets `doc._.country_scores` and `doc._.relevant`."""

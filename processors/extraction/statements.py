@@ -14,13 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-__all__ = ["StatementSpan", "StatementFinder", "DATA_DIR", "load_cues", "complement_tokens", "char_range", "frame_key"]
+from newsmon.processors.extraction.datafiles import read_yaml
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+__all__ = ["StatementSpan", "StatementFinder", "load_cues", "complement_tokens", "char_range", "frame_key"]
 
 if not Doc.has_extension("statements"):
     Doc.set_extension("statements", default=None)
@@ -70,18 +69,13 @@ class Cues:
     frames: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _data_path(path: str | Path) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else DATA_DIR / p
-
-
 @lru_cache(maxsize=8)
 def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
     """Read a cues file and a frames file (YAML; relative paths are looked up in the data directory)."""
-    raw = yaml.safe_load(_data_path(path).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     frames = {}
     if frames_path:
-        data = yaml.safe_load(_data_path(frames_path).read_text(encoding="utf-8")) or {}
+        data = read_yaml(frames_path) or {}
         frames = {str(k).lower(): tuple(v) for k, v in data.get("frames", {}).items()}
     return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k, []))
                    for k in Cues.__dataclass_fields__ if k != "frames"}, frames=frames)
@@ -93,6 +87,8 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
                     "max_cue_distance": 40, "min_unattributed_words": 6, "embedded_share": 0.6, "max_split_gap": 250,
                     "reported_speech": True, "speaker_lines": True, "extend_clauses": True, "nested": False,
                     "separate_partial_quotes": False},
+    requires=["token.dep", "token.lemma", "doc.sents"],
+    assigns=["doc._.statements"],
 )
 def make_statement_finder(nlp: Language, name: str, cues_file: str, frames_file: str, max_quote_chars: int,
                           max_cue_distance: int, min_unattributed_words: int, embedded_share: float,
@@ -152,8 +148,6 @@ class StatementFinder:
         self._verbs = self.cues.verbs | self.cues.quote_verbs
 
     def __call__(self, doc: Doc) -> Doc:
-        if len(doc) and not doc.has_annotation("DEP"):
-            raise ValueError("newsmon_statements needs the dependency parse: add it after the parser")
         text = doc.text  # spaCy joins the tokens on every access: read it once
         quotes = self.find_quotes(text)
         statements = self._direct(doc, text, quotes)

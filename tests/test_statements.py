@@ -201,10 +201,9 @@ def test_needs_a_parse():
     assert blank("")._.statements == []
 
 
-def test_components_in_declared_order():
+def test_components_in_declared_order(nlp):
     """Every newsmon component finds what it requires assigned by one before it in the loaded pipeline."""
     from newsmon.processors.extraction import NEWSMON_PIPES, check_pipeline
 
-    nlp = load_pipeline()
     assert nlp.pipe_names[-len(NEWSMON_PIPES):] == list(NEWSMON_PIPES)
     assert check_pipeline(nlp) is nlp

@@ -239,64 +239,88 @@ class StatementFinder:
     # --- direct speech ------------------------------------------------------------------------------
 
     def _direct(self, doc: Doc, text: str, quotes: list[_Quote]) -> list[StatementSpan]:
+        """Direct quotes, read in steps: each quote's cue and roles (`_attribute`), split quotes joined
+        (`_merge_split`), quotes embedded in a reported sentence set aside (`_embedded_in_report`), a
+        speaker carried over to quotes without a cue (`_carry_speaker`), unattributed scare quotes
+        dropped (`_keeps`); the reported sentences around embedded quotes close the list."""
         for q in quotes:
-            q.partial = self._is_partial(text, q)
-            q.cue = self._quote_cue(doc, text, q) or self._colon_cue(doc, text, q)
-            if q.cue is not None:
-                q.roles = self.roles(q.cue)
-                speaker = q.roles[0]
-                if speaker is not None and any(s <= speaker.start_char < e for _, s, e, _ in q.segments):
-                    q.roles = (self._speaker_near(doc, q, q.cue), *q.roles[1:])
-            else:
-                self._dash_attribution(doc, text, q)
+            self._attribute(doc, text, q)
         quotes = self._merge_split(text, quotes)
         out: list[StatementSpan] = []
-        embedded: dict[int, list[tuple[int, int]]] = {}
+        embedded: dict[int, list[tuple[int, int]]] = {}  # cue token -> the quoted pieces its report holds
         prev: _Quote | None = None
-        prev_anchor = 0
+        prev_anchor = 0  # where the previous kept quote's statement ends (quote, roles or cue)
         for q in quotes:
             pieces = tuple((s, e) for _, s, e, _ in q.segments)
-            if q.cue is not None:
-                rng = self.content_of(q.cue)
-                quoted = sum(e - s for s, e in pieces)
-                last = pieces[-1][1]
-                while last > pieces[-1][0] and text[last - 1] in ".!?":
-                    last -= 1
-                if rng is not None and rng[0] <= q.start and rng[1] >= last \
-                        and quoted < self.embedded_share * (max(rng[1], q.end) - rng[0]):
-                    q.partial = True  # quoted words inside a reported sentence
-                    embedded.setdefault(q.cue.i, []).extend(pieces)
-            if q.cue is None and not q.partial and prev is not None and prev.roles[0] is not None \
-                    and self._continues(text, prev_anchor, q.start):
-                q.roles, q.continued = prev.roles, True
-            if q.cue is None and not q.partial and not q.continued:
-                speaker = self._previous_speaker(doc, text, q)
-                if speaker is not None:
-                    q.roles, q.continued = (speaker, None, None), True
-            if q.cue is None and not q.continued:
-                words = sum(len(text[s:e].split()) for s, e in pieces)
-                if q.partial or words < self.min_unattributed_words:
-                    continue
-            if q.partial and (not self.separate_partial_quotes or q.cue is None):
+            if q.cue is not None and self._embedded_in_report(text, q, pieces):
+                q.partial = True  # quoted words inside a reported sentence
+                embedded.setdefault(q.cue.i, []).extend(pieces)
+            self._carry_speaker(doc, text, q, prev, prev_anchor)
+            if not self._keeps(text, q, pieces):
                 continue
-            speaker, via, addressee = q.roles
-            out.append(StatementSpan(content=(pieces[0][0], pieces[-1][1]), kind="direct", speaker=speaker,
-                                     cue=self._cue_span(q.cue) if q.cue is not None else None, via=via,
-                                     addressee=addressee, pieces=pieces if len(pieces) > 1 else (),
-                                     continued=q.continued, partial=q.partial))
-            prev = q
-            anchors = [q.end] + [sp.end_char for sp in q.roles if sp is not None]
-            if q.cue is not None:
-                anchors.append(q.cue.idx + len(q.cue))
-            prev_anchor = max(anchors)
-        for i, quoted in embedded.items():
-            cue = doc[i]
-            start, end = self.content_of(cue)
-            rng = (start, max(end, quoted[-1][1]))
-            speaker, via, addressee = self.roles(cue)
-            out.append(StatementSpan(content=rng, kind="indirect", speaker=speaker, cue=self._cue_span(cue), via=via,
-                                     addressee=addressee, quotes=tuple(quoted)))
-        return out
+            out.append(self._direct_statement(q, pieces))
+            prev, prev_anchor = q, _anchor(q)
+        return out + [self._around_quotes(doc[i], quoted) for i, quoted in embedded.items()]
+
+    def _attribute(self, doc: Doc, text: str, q: _Quote) -> None:
+        """A quote's cue (the verb governing it or `He said:` before it) and roles; when the parse puts
+        the speaker inside the quote, the phrase next to the cue instead; with no cue, `"..." ― Name`."""
+        q.partial = self._is_partial(text, q)
+        q.cue = self._quote_cue(doc, text, q) or self._colon_cue(doc, text, q)
+        if q.cue is None:
+            self._dash_attribution(doc, text, q)
+            return
+        q.roles = self.roles(q.cue)
+        speaker = q.roles[0]
+        if speaker is not None and any(s <= speaker.start_char < e for _, s, e, _ in q.segments):
+            q.roles = (self._speaker_near(doc, q, q.cue), *q.roles[1:])
+
+    def _embedded_in_report(self, text: str, q: _Quote, pieces: tuple[tuple[int, int], ...]) -> bool:
+        """Whether the quote is a small part of what its cue reports ("he said the talks were "useful"
+        and ..."): the cue's content covers the quote, and the quote is under `embedded_share` of it."""
+        rng = self.content_of(q.cue)
+        if rng is None:
+            return False
+        last = pieces[-1][1]
+        while last > pieces[-1][0] and text[last - 1] in ".!?":
+            last -= 1
+        quoted = sum(e - s for s, e in pieces)
+        return rng[0] <= q.start and rng[1] >= last and quoted < self.embedded_share * (max(rng[1], q.end) - rng[0])
+
+    def _carry_speaker(self, doc: Doc, text: str, q: _Quote, prev: _Quote | None, prev_anchor: int) -> None:
+        """A quote without a cue continues the previous statement when it follows closely, or takes the
+        speaker of the sentence just before it ("Bystrom agreed. "..."")."""
+        if q.cue is not None or q.partial:
+            return
+        if prev is not None and prev.roles[0] is not None and self._continues(text, prev_anchor, q.start):
+            q.roles, q.continued = prev.roles, True
+            return
+        speaker = self._previous_speaker(doc, text, q)
+        if speaker is not None:
+            q.roles, q.continued = (speaker, None, None), True
+
+    def _keeps(self, text: str, q: _Quote, pieces: tuple[tuple[int, int], ...]) -> bool:
+        """Whether a quote becomes a direct statement: not a short unattributed quote (a scare quote or a
+        title), and a partial quote only as its own statement with `separate_partial_quotes` and a cue."""
+        if q.cue is None and not q.continued:
+            words = sum(len(text[s:e].split()) for s, e in pieces)
+            if q.partial or words < self.min_unattributed_words:
+                return False
+        return not (q.partial and (not self.separate_partial_quotes or q.cue is None))
+
+    def _direct_statement(self, q: _Quote, pieces: tuple[tuple[int, int], ...]) -> StatementSpan:
+        speaker, via, addressee = q.roles
+        return StatementSpan(content=(pieces[0][0], pieces[-1][1]), kind="direct", speaker=speaker,
+                             cue=self._cue_span(q.cue) if q.cue is not None else None, via=via,
+                             addressee=addressee, pieces=pieces if len(pieces) > 1 else (),
+                             continued=q.continued, partial=q.partial)
+
+    def _around_quotes(self, cue: Token, quoted: list[tuple[int, int]]) -> StatementSpan:
+        """The reported statement of a cue whose content holds quoted words, running to the last quote."""
+        start, end = self.content_of(cue)
+        speaker, via, addressee = self.roles(cue)
+        return StatementSpan(content=(start, max(end, quoted[-1][1])), kind="indirect", speaker=speaker,
+                             cue=self._cue_span(cue), via=via, addressee=addressee, quotes=tuple(quoted))
 
     def _is_partial(self, text: str, q: _Quote) -> bool:
         """A quoted phrase inside a sentence: a word right before the opening mark and no sentence end inside."""
@@ -624,6 +648,14 @@ def _sentence_ends(text: str) -> int:
     """How many sentences end in `text` (abbreviations such as "Mr." and initials do not count)."""
     return sum(1 for m in _SENTENCE_END.finditer(text)
                if not (m.group(2) == "." and (m.group(1).lower() in _ABBREVIATIONS or len(m.group(1)) == 1)))
+
+
+def _anchor(q: _Quote) -> int:
+    """Where a quote's statement ends in the text: the quote, its roles or its cue, whichever is last."""
+    anchors = [q.end] + [sp.end_char for sp in q.roles if sp is not None]
+    if q.cue is not None:
+        anchors.append(q.cue.idx + len(q.cue))
+    return max(anchors)
 
 
 def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:

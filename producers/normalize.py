@@ -102,7 +102,7 @@ def parse_feed(content: bytes, feed: FeedConfig, url: str | None = None, content
     result = ParsedFeed(title=html_to_text(parsed.feed.get("title", "")), warning=problem)
     for entry in parsed.entries:
         try:
-            result.items.append(normalize_entry(entry, feed))
+            result.items.append(normalize_entry(entry, feed, parsed.feed.get("language")))
         except MalformedEntry as exc:
             result.rejected.append(Rejected(str(exc), _plain(entry)))
     if problem and not result.items:
@@ -110,8 +110,11 @@ def parse_feed(content: bytes, feed: FeedConfig, url: str | None = None, content
     return result
 
 
-def normalize_entry(entry: Any, feed: FeedConfig) -> FeedItem:
-    """One feedparser entry as a `RawArticle` (id = stable id of the canonical link, else of the guid)."""
+def normalize_entry(entry: Any, feed: FeedConfig, language: str | None = None) -> FeedItem:
+    """One feedparser entry as a `RawArticle` (id = stable id of the canonical link, else of the guid).
+
+    `language` is what the feed document declares (`<language>`, `xml:lang`); it wins over the feed
+    list's setting. Either is only a hint: extraction detects the language from the text."""
     link = (entry.get("link") or "").strip() or None
     guid = (entry.get("id") or "").strip() or None
     if link is None and guid is None:
@@ -130,7 +133,7 @@ def normalize_entry(entry: Any, feed: FeedConfig) -> FeedItem:
         article=RawArticle(
             id=stable_id(url), feed=feed.name, url=url, guid=guid, title=title, summary=summary,
             content=body, content_source=source,
-            language=feed.language, published=published_utc(entry), tags=list(feed.tags),
+            language=(entry.get("language") or language or feed.language), published=published_utc(entry), tags=list(feed.tags),
         ),
         link=link,
     )

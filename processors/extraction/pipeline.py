@@ -22,10 +22,11 @@ from spacy.tokens import Doc
 from newsmon.processors.extraction import (dates, entities, events, gazetteer, places, relevance,  # noqa: F401
                                            speakers, statements)
 from newsmon.processors.extraction.conversion import records_of, to_extraction
+from newsmon.processors.extraction.language import decide_language
 from newsmon.records import Article, Event, Extraction, RawArticle, Statement
 from newsmon.settings import Settings
 
-__all__ = ["COMPONENTS", "NEWSMON_PIPES", "load_pipeline", "add_components", "check_pipeline", "extract_texts",
+__all__ = ["COMPONENTS", "NEWSMON_PIPES", "load_pipeline", "add_components", "check_pipeline", "extract_texts", "model_name",
            "extract_articles", "extract_article"]
 
 log = logging.getLogger(__name__)
@@ -79,28 +80,45 @@ def check_pipeline(nlp: Language) -> Language:
     return nlp
 
 
-def extract_texts(nlp: Language, items: Iterable[tuple[str, date | None]], batch_size: int = 16,
-                  gate: bool = True) -> Iterator[Extraction]:
-    """Extract from (text, publication date) pairs, in order, one `Extraction` each.
+def model_name(nlp: Language) -> str:
+    """The name and version of the spaCy model under the pipeline ("en_core_web_sm-3.8.0")."""
+    meta = nlp.meta
+    return f"{meta.get('lang', nlp.lang)}_{meta.get('name', 'pipeline')}-{meta.get('version', '0')}"
 
-    With `gate` (the default), texts that mention no watchlist term are not parsed: they get an
-    `Extraction` with `relevant=False` and nothing else. Texts longer than the relevance component's
-    `max_chars` are cut to that length (offsets stay valid for what is kept).
+
+def extract_texts(nlp: Language, items: Iterable[tuple[str, date | None] | tuple[str, date | None, str | None]],
+                  batch_size: int = 16, gate: bool = True) -> Iterator[Extraction]:
+    """Extract from (text, publication date[, declared language]) tuples, in order, one `Extraction` each.
+
+    Each text's language is decided first (`decide_language`: detected, the declared one as a hint).
+    A text in a language the pipeline's model does not read is never parsed by it: it gets
+    `analysis="unsupported_language"` with the countries and relevance its watchlist names in that
+    language give. With `gate` (the default), texts that mention no watchlist term are not parsed
+    (`analysis="gated"`, `relevant=False`). Texts longer than the relevance component's `max_chars`
+    are cut to that length (offsets stay valid for what is kept).
     """
     if "newsmon_relevance" not in nlp.pipe_names:
         raise ValueError("this spaCy pipeline lacks newsmon's components: load it with load_pipeline()")
     gate_pipe = nlp.get_pipe("newsmon_relevance")
+    model = model_name(nlp)
     it = iter(items)
     while chunk := list(islice(it, batch_size * 4)):
         docs: list[Doc] = []
         slots: list[Extraction | None] = []
-        for text, published in chunk:
+        for text, published, *declared in chunk:
             if not isinstance(text, str):
                 raise TypeError(f"extract_texts needs str texts, got {type(text).__name__}")
             text = text[: gate_pipe.max_chars]
+            language = decide_language(text, declared[0] if declared else None, default=nlp.lang)
+            if language != nlp.lang:
+                scores, relevant = gate_pipe.assess(text, foreign=True)
+                slots.append(Extraction(relevant=relevant, countries=list(scores), country_scores=scores,
+                                        language=language, analysis="unsupported_language"))
+                continue
             scores, relevant = gate_pipe.assess(text)
             if gate and not relevant:
-                slots.append(Extraction(relevant=False, countries=list(scores), country_scores=scores))
+                slots.append(Extraction(relevant=False, countries=list(scores), country_scores=scores,
+                                        language=language, analysis="gated"))
                 continue
             doc = nlp.make_doc(text)
             doc._.published = published.date() if isinstance(published, datetime) else published
@@ -108,12 +126,15 @@ def extract_texts(nlp: Language, items: Iterable[tuple[str, date | None]], batch
             slots.append(None)
         parsed = nlp.pipe(docs, batch_size=batch_size)
         for slot in slots:
-            yield slot if slot is not None else to_extraction(next(parsed))
+            if slot is None:
+                slot = to_extraction(next(parsed))
+                slot.language, slot.model = nlp.lang, model
+            yield slot
 
 
 def extract_articles(nlp: Language, raws: list[RawArticle]) -> list[tuple[Article, list[Statement], list[Event]]]:
     """Extract a batch of raw articles into the indexed records (article, its statements, its events)."""
-    items = [(raw.text, (raw.published or raw.fetched).date()) for raw in raws]
+    items = [(raw.text, (raw.published or raw.fetched).date(), raw.language) for raw in raws]
     batch = max(1, min(len(raws), 16))
     watchlist = nlp.get_pipe("newsmon_relevance").watchlist
     return [records_of(raw, ex, watchlist)

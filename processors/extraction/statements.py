@@ -77,6 +77,7 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
     if frames_path:
         data = read_yaml(frames_path) or {}
         frames = {str(k).lower(): tuple(v) for k, v in data.get("frames", {}).items()}
+    frames.update({str(k).lower(): tuple(v) for k, v in (raw.get("frames") or {}).items()})  # set by hand
     return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k, []))
                    for k in Cues.__dataclass_fields__ if k != "frames"}, frames=frames)
 
@@ -230,7 +231,7 @@ class StatementFinder:
         seg = (mark[0], s, e, end)
         prev = quotes[-1] if quotes else None
         if prev is not None and not prev.closed and text[prev.end:mark[0]].strip() == "" \
-                and "\n" in text[prev.end:mark[0]]:
+                and "\n" in text[prev.end:mark[0]] and not _opens_speaker_line(text, mark[0]):
             prev.segments.append(seg)  # a quote running over paragraphs
             prev.closed = closed
             return
@@ -563,7 +564,10 @@ class StatementFinder:
         if cue.lemma_.lower() == "tell":
             obj = _child(cue, "dobj") or _child(cue, "dative")
             addressee = _phrase(obj) if obj is not None else None
-        return (_phrase(subj) if subj is not None else None, None, addressee)
+        speaker = _phrase(subj) if subj is not None else None
+        if speaker is not None and _line_break_between(speaker, cue):
+            speaker = _line_subject(cue)  # the parse ran over a paragraph end ("The Latest ...:\n\nX says")
+        return (speaker, None, addressee)
 
     @staticmethod
     def _source_phrase_range(cue: Token) -> tuple[int, int]:
@@ -639,7 +643,7 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
     return list(comp.subtree) if comp is not None else []
 
 
-_SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)")
+_SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)", re.MULTILINE)
 _ABBREVIATIONS = frozenset("mr mrs ms dr st sen rep gov gen lt col jr sr inc co corp no vs prof rev sgt capt".split())
 _SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’)]*\s")
 
@@ -656,6 +660,35 @@ def _anchor(q: _Quote) -> int:
     if q.cue is not None:
         anchors.append(q.cue.idx + len(q.cue))
     return max(anchors)
+
+
+def _opens_speaker_line(text: str, pos: int) -> bool:
+    """Whether the paragraph at `pos` is a transcript line (`"PENCE: Well, ...`): a new speaker, so an
+    unclosed quote of the paragraph before does not run on into it."""
+    end = text.find("\n", pos)
+    return _SPEAKER_LINE.match(text[pos:end if end >= 0 else len(text)]) is not None
+
+
+def _line_break_between(span: Span, cue: Token) -> bool:
+    """Whether a line break separates a speaker mention from its cue."""
+    doc = cue.doc
+    lo, hi = (span.end - 1, cue.i) if span.end <= cue.i else (cue.i, span.start)
+    return any("\n" in doc[k].text or "\n" in doc[k].whitespace_ for k in range(lo, hi))
+
+
+def _line_subject(cue: Token) -> Span | None:
+    """The words opening the cue's line up to the first verb ("Donald Trump" in "Donald Trump is
+    encouraging ..."), when they hold a name or noun; else None."""
+    doc = cue.doc
+    start = cue.i
+    while start > 0 and "\n" not in doc[start - 1].text and "\n" not in doc[start - 1].whitespace_:
+        start -= 1
+    end = start
+    while end < cue.i and doc[end].pos_ not in ("VERB", "AUX"):
+        end += 1
+    if end == start or not any(t.pos_ in ("PROPN", "NOUN", "PRON") for t in doc[start:end]):
+        return None
+    return _trim(doc, start, end)
 
 
 def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:

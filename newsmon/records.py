@@ -94,7 +94,12 @@ class Extraction(BaseModel):
     events: list[ExtractedEvent] = Field(default_factory=list)
     countries: list[str] = Field(default_factory=list)  # watchlist-relevant countries, most relevant first
     country_scores: dict[str, float] = Field(default_factory=dict)
-    relevant: bool = False  # passed the watchlist gate and was fully parsed
+    relevant: bool = False  # mentions the watchlist enough (in a parsed text, or by name in another language)
+    language: str | None = None  # the language decided for the text (detected; the declared one as a hint)
+    model: str | None = None  # the spaCy model that parsed it; None when it was not parsed
+    # parsed: full extraction; gated: no watchlist term, not parsed; unsupported_language: no model for
+    # its language (countries and relevance from the watchlist's names in that language only)
+    analysis: Literal["parsed", "gated", "unsupported_language"] = "parsed"
 
 
 class RawArticle(BaseModel):
@@ -146,6 +151,9 @@ class Article(BaseModel):
     locations: list[dict[str, float]] = Field(default_factory=list)  # geo_point {lat, lon}
     statement_count: int = 0
     event_count: int = 0
+    declared_language: str | None = None  # what the feed said; `language` is what was decided
+    model: str | None = None
+    analysis: str = "parsed"
 
     model_config = {"populate_by_name": True}
 

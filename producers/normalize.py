@@ -136,7 +136,8 @@ def parse_feed(content: bytes, feed: FeedConfig, url: str | None = None, content
                         warning=problem)
     for entry in entries[:MAX_ENTRIES]:
         try:
-            result.items.append(normalize_entry(entry, feed, max_chars, max_summary_chars))
+            result.items.append(normalize_entry(entry, feed, max_chars, max_summary_chars,
+                                                _safe_get(parsed.get("feed") or {}, "language") or None))
         except MalformedEntry as exc:
             result.rejected.append(Rejected(str(exc), _plain(entry)))
         except Exception as exc:  # one odd entry must not drop the feed: it is rejected with the reason
@@ -165,11 +166,14 @@ def _clip(text: str, limit: int) -> str:
     return text[:cut if cut > 0 else limit]
 
 
-def normalize_entry(entry: Any, feed: FeedConfig, max_chars: int = 200_000, max_summary_chars: int = 5_000) -> FeedItem:
+def normalize_entry(entry: Any, feed: FeedConfig, max_chars: int = 200_000, max_summary_chars: int = 5_000,
+                    language: str | None = None) -> FeedItem:
     """One feedparser entry as a `RawArticle` (id = stable id of the canonical link, else of the guid).
 
     The body is cut to `max_chars` and the summary to `max_summary_chars`: when the summary *is* the
-    body (no content element) its full text is kept once, in `content`.
+    body (no content element) its full text is kept once, in `content`. `language` is what the feed
+    document declares (`<language>`, `xml:lang`); it wins over the feed list's setting. Either is only
+    a hint: extraction detects the language from the text.
     """
     link = (entry.get("link") or "").strip() or None
     guid = (entry.get("id") or "").strip() or None
@@ -190,7 +194,7 @@ def normalize_entry(entry: Any, feed: FeedConfig, max_chars: int = 200_000, max_
         article=RawArticle(
             id=stable_id(url), feed=feed.name, url=url, guid=guid, title=title, summary=summary,
             content=body, content_source=source,
-            language=feed.language, published=published_utc(entry), tags=list(feed.tags),
+            language=(entry.get("language") or language or feed.language), published=published_utc(entry), tags=list(feed.tags),
         ),
         link=link,
     )

@@ -189,10 +189,41 @@ def test_partial_quote_as_its_own_statement(nlp):
 
 
 def test_needs_a_parse():
+    """The component declares what it reads: a pipeline without a parser before it fails when checked."""
     import spacy
+
+    from newsmon.processors.extraction import check_pipeline
 
     blank = spacy.blank("en")
     blank.add_pipe("newsmon_statements")
-    with pytest.raises(ValueError, match="dependency parse"):
-        blank('"We will respond," the minister said.')
+    with pytest.raises(ValueError, match="newsmon_statements needs token.dep, token.lemma, doc.sents"):
+        check_pipeline(blank)
     assert blank("")._.statements == []
+
+
+def test_components_in_declared_order(nlp):
+    """Every newsmon component finds what it requires assigned by one before it in the loaded pipeline."""
+    from newsmon.processors.extraction import NEWSMON_PIPES, check_pipeline
+
+    assert nlp.pipe_names[-len(NEWSMON_PIPES):] == list(NEWSMON_PIPES)
+    assert check_pipeline(nlp) is nlp
+
+
+def test_speaker_is_not_taken_across_a_paragraph_end(nlp):
+    sts = found(nlp, "The Latest on the presidential race (all times EDT):\n\n3:30 p.m.\n\n"
+                     "Donald Trump is encouraging his supporters to vote early in every state.")
+    st = one(sts, "to vote early")
+    assert text_of(st.speaker) == "Donald Trump"
+
+
+def test_transcript_lines_are_statements_of_their_speakers(nlp):
+    sts = found(nlp, '"WALLACE: So why would Trump even go down the road of bringing up that old story,\n\n'
+                     '"PENCE: Well, the question really should be why the campaign invited him to the debate.\n\n'
+                     '"WALLACE: Do you really see those two as equivalent, the owner and the guest?')
+    assert [(text_of(st.speaker), text[:12]) for st, text in sts] == [
+        ("WALLACE", "So why would"), ("PENCE", "Well, the qu"), ("WALLACE", "Do you reall")]
+
+
+def test_want_reports_what_is_wanted(nlp):
+    st = one(found(nlp, "Clinton wants the Senate to pass the bill before the summer recess."), "the Senate")
+    assert (st.kind, text_of(st.speaker), text_of(st.cue)) == ("indirect", "Clinton", "wants")

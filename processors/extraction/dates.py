@@ -121,7 +121,7 @@ def _day(year: int, month: int, day: int) -> DateRef | None:
     return DateRef(d, "day") if d else None
 
 
-@Language.factory("newsmon_dates", default_config={})
+@Language.factory("newsmon_dates", default_config={}, requires=["doc.ents"], assigns=["doc._.dates"])
 def make_dates(nlp: Language, name: str) -> DateResolver:
     """The `newsmon_dates` component: sets `doc._.dates`, {(start_char, end_char): DateRef} of DATE entities."""
     return DateResolver()

@@ -1,10 +1,10 @@
-"""Entities: what a mention refers to (spaCy component `newsmon_entities`) and speaker resolution.
+"""Entities: what a mention refers to (spaCy component `newsmon_entities`).
 
 The gazetteer and places components label their matches with a knowledge-base key (`Span.kb_id_`)
 and register a `Ref` for it in `doc._.refs`. This component then groups the remaining person names
 of one article ("Hossein Jaber-Ansari", "Ansari") under one entity and sets `doc._.entities`.
-`resolve_mention` finds the entity a speaker mention means: a name, a title ("Dr Rouhani"), a role
-description ("the Russian president"), or a pronoun ("he").
+Role descriptions ("the Russian president") become entities of the actor holding the role
+(`role_holder`, which speaker resolution uses too).
 """
 
 from __future__ import annotations
@@ -13,19 +13,17 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import yaml
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from newsmon.processors.extraction.datafiles import read_yaml
 from newsmon.records import Entity
 
-__all__ = ["Ref", "Role", "EntityResolver", "resolve_mention", "refs_of", "ref_of", "DATA_DIR", "ENTITY_LABELS"]
+__all__ = ["Ref", "Role", "Titles", "EntityResolver", "role_holder", "refs_of", "ref_of", "ENTITY_LABELS"]
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 ENTITY_LABELS = frozenset({"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "EVENT", "LAW", "WORK_OF_ART"})
-PRONOUNS = {"he": "m", "him": "m", "she": "f", "her": "f"}
 
 for _name in ("refs", "entities", "published", "actors", "titles"):
     if not Doc.has_extension(_name):
@@ -85,8 +83,7 @@ class Titles:
 
 
 def load_titles(path: str | Path) -> Titles:
-    p = Path(path)
-    raw = yaml.safe_load((p if p.is_absolute() else DATA_DIR / p).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     roles = {}
     for role, synonyms in raw["roles"].items():
         for s in [role, *(synonyms or [])]:
@@ -94,7 +91,9 @@ def load_titles(path: str | Path) -> Titles:
     return Titles(frozenset(t.lower() for t in raw["titles"]), roles)
 
 
-@Language.factory("newsmon_entities", default_config={"titles_file": "titles.yaml"})
+@Language.factory("newsmon_entities", default_config={"titles_file": "titles.yaml"},
+                  requires=["doc.ents", "doc._.refs", "doc._.actors"],
+                  assigns=["doc.ents", "doc._.entities", "doc._.titles"])
 def make_entity_resolver(nlp: Language, name: str, titles_file: str) -> EntityResolver:
     """The `newsmon_entities` component: groups name variants and sets `doc._.entities`."""
     return EntityResolver(nlp, load_titles(titles_file))
@@ -154,7 +153,7 @@ class EntityResolver:
             if mention is None:
                 continue
             span, country = mention
-            ref = _role_holder(doc, resolved, span.start_char, m.label_, {country})
+            ref = role_holder(doc, resolved, span.start_char, m.label_, {country})
             if ref is not None:
                 refs_of(doc)[ref.key] = ref
                 found.append(Span(doc, span.start, span.end, label="PERSON", kb_id=ref.key))
@@ -214,71 +213,9 @@ def _plausible(span: Span) -> bool:
     return any(c.isupper() for c in span.text) and any(c.isalpha() for c in span.text)
 
 
-# --- speaker resolution ---------------------------------------------------------------------------------
+# --- role holders -------------------------------------------------------------------------------------
 
-LABEL_RANK = {"PERSON": 0, "ORG": 1, "NORP": 3, "GPE": 2, "LOC": 4, "FAC": 4}
-
-
-def resolve_mention(span: Span, skip: list[tuple[int, int]] = (), ents: list[Span] | None = None,
-                    previous: tuple[int, Ref] | None = None) -> Ref | None:
-    """The entity a speaker mention refers to, or None.
-
-    In order: a resolved entity inside the mention (preferring a person, then the one the mention is
-    headed by); a role description ("the Russian president", "Russia's top diplomat", "The President")
-    resolved to the actor holding that role, preferring one named earlier in the article; a pronoun
-    ("he", "she") resolved to the most recent compatible person before it, outside the `skip` ranges
-    (quoted speech), unless the previous statement's speaker (`previous`: where that statement ends, its
-    speaker) fits and no other person is the subject of a main clause in between. `ents` are the doc's
-    resolved entities, when the caller has them at hand.
-    """
-    doc = span.doc
-    ents = [e for e in doc.ents if ref_of(e) is not None] if ents is None else ents
-    inner = [e for e in ents if e.start >= span.start and e.end <= span.end and ref_of(e) is not None]
-    people = [e for e in inner if ref_of(e).label in ("PERSON", "ORG") and ref_of(e).type != "country"]
-    if any(t.dep_ == "cc" and t.head.i < t.i for t in span) and len(people) != 1:
-        return None  # "Putin and Rouhani", "Presidents of Iran and Russia": not one speaker
-    if people:
-        head = [e for e in people if e.start <= span.root.i < e.end]
-        pick = head[0] if head else min(people, key=lambda e: (LABEL_RANK.get(e.label_, 5), -e.start))
-        return ref_of(pick)
-    if len(span) == 1 and span[0].lower_ in PRONOUNS:
-        gender = PRONOUNS[span[0].lower_]
-        if previous is not None and previous[1].label == "PERSON" and previous[1].gender in (None, gender) \
-                and not any(previous[0] <= e.start_char < span.start_char and e.label_ == "PERSON"
-                            and e.root.dep_ in ("nsubj", "nsubjpass") and e.root.head.dep_ == "ROOT"
-                            and ref_of(e).key != previous[1].key
-                            for e in ents):
-            return previous[1]
-        return _antecedent(ents, span.start_char, gender, skip)
-    if span.root.tag_ in ("NNS", "NNPS") or any(t.dep_ == "cc" for t in span):
-        return None  # "Presidents of Iran and Russia": not one speaker
-    role = _role(span)
-    if role is not None:
-        countries = {ref_of(e).country for e in inner if ref_of(e).country}
-        return _role_holder(doc, ents, span.start_char, role, countries)
-    places = [e for e in inner if ref_of(e).type in ("country", "capital")]
-    if places and span.root.i in range(places[0].start, places[0].end):
-        return ref_of(places[0])  # "Moscow said ...": the country's government
-    return None
-
-
-def _role(span: Span) -> str | None:
-    titles: Titles | None = span.doc._.titles
-    if titles is None:
-        return None
-    words = [t.lower_ for t in span]
-    best = None
-    for n in (3, 2, 1):
-        for i in range(len(words) - n + 1):
-            phrase = " ".join(words[i:i + n])
-            if phrase in titles.roles and (best is None or n > best[0]):
-                best = (n, titles.roles[phrase])
-        if best:
-            break
-    return best[1] if best else None
-
-
-def _role_holder(doc: Doc, ents: list[Span], before: int, role: str, countries: set[str]) -> Ref | None:
+def role_holder(doc: Doc, ents: list[Span], before: int, role: str, countries: set[str]) -> Ref | None:
     """Who holds `role`: the latest such actor named before, else (when the mention names a country) the
     one actor of the gazetteer holding it on the publication date (today when unknown)."""
     def fits(ref: Ref, day: date | None) -> bool:
@@ -294,13 +231,3 @@ def _role_holder(doc: Doc, ents: list[Span], before: int, role: str, countries: 
     day = doc._.published or date.today()
     holders = [a for a in (doc._.actors or {}).values() if fits(a, day)]
     return holders[0] if len(holders) == 1 else None  # several: ambiguous
-
-
-def _antecedent(ents: list[Span], before: int, gender: str, skip) -> Ref | None:
-    for e in reversed(ents):
-        if e.end_char > before or e.label_ != "PERSON" or any(s <= e.start_char < t for s, t in skip):
-            continue
-        ref = ref_of(e)
-        if ref is not None and (ref.gender in (None, gender)):
-            return ref
-    return None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 
+from newsmon.processors.extraction.datafiles import data_path
 from newsmon.records import ExtractedStatement
 from newsmon.settings import PACKAGE_ROOT, Settings
 
@@ -237,7 +238,7 @@ def select_frames(stats: dict[tuple[str, str], list[int]], min_hits: int, min_pr
 @eval_app.command("polnear-frames")
 def polnear_frames(split: str = typer.Option("train", help="Split to learn from (never the held-out one)."),
                    root: Path = typer.Option(DEFAULT_POLNEAR_ROOT),
-                   out: Path = typer.Option(Path(__file__).resolve().parent / "data" / "frames.yaml"),
+                   out: Path = typer.Option(data_path("frames.yaml")),
                    min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.25)) -> None:
     """Learn the cue frames (lemma -> complement types) of `newsmon_statements` from a PolNeAR split."""
     from newsmon.processors.extraction import load_pipeline

@@ -8,11 +8,10 @@ before it. Triggers inside direct quotes are skipped (that is what someone said,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
@@ -21,7 +20,8 @@ from spacy.util import filter_spans
 
 from newsmon.records import ExtractedEvent, Place
 from newsmon.records import Span as RecordSpan
-from newsmon.processors.extraction.entities import DATA_DIR, EntityResolver, Ref, ref_of
+from newsmon.processors.extraction.datafiles import read_yaml
+from newsmon.processors.extraction.entities import EntityResolver, Ref, ref_of
 
 __all__ = ["EventType", "EventFinder", "load_ontology"]
 
@@ -50,8 +50,7 @@ class EventType:
 @lru_cache(maxsize=4)
 def load_ontology(path: str | Path = "events.yaml") -> dict[str, EventType]:
     """The event types of an ontology file (see data/events.yaml)."""
-    p = Path(path)
-    raw = yaml.safe_load((p if p.is_absolute() else DATA_DIR / p).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     return {name: EventType(name=name, plover=t["plover"], cameo=str(t["cameo"]), doc=t.get("doc", ""),
                             triggers=tuple(t["triggers"])) for name, t in raw.items()}
 
@@ -62,7 +61,9 @@ def _trigger(trigger: str) -> tuple[list[str], tuple[str | None, ...]]:
     return [lemma for lemma, _, _ in parts], tuple(pos or None for _, _, pos in parts)
 
 
-@Language.factory("newsmon_events", default_config={"ontology_file": "events.yaml", "inherit_sentences": 3})
+@Language.factory("newsmon_events", default_config={"ontology_file": "events.yaml", "inherit_sentences": 3},
+                  requires=["token.dep", "token.lemma", "doc.ents", "doc._.refs", "doc._.dates", "doc._.statements"],
+                  assigns=["doc._.events"])
 def make_event_finder(nlp: Language, name: str, ontology_file: str, inherit_sentences: int) -> EventFinder:
     """The `newsmon_events` component: sets `doc._.events` (list of `ExtractedEvent`)."""
     return EventFinder(nlp, load_ontology(ontology_file), inherit_sentences=inherit_sentences)
@@ -97,8 +98,7 @@ class EventFinder:
                 self.matcher.add(key, [Doc(nlp.vocab, words=lemmas, lemmas=lemmas)])
 
     def __call__(self, doc: Doc) -> Doc:
-        quoted = [st.content for st in (doc._.statements or ()) if st.kind == "direct"] \
-            if Doc.has_extension("statements") else []
+        quoted = [st.content for st in (doc._.statements or ()) if st.kind == "direct"]
         triggers = []
         for sp in filter_spans([m for m in self.matcher(doc, as_spans=True) if self._fits(m)]):
             if not any(s <= sp.start_char < e for s, e in quoted):
@@ -128,72 +128,16 @@ class EventFinder:
 
     def _event(self, doc: Doc, span: Span, ents: dict[int, Span], places: list[tuple[Span, Ref]],
                dates: list[tuple[Span, object]], rank: int = 0) -> _Found:
+        """One trigger's event: its roles read from the parse (`verbal_roles` for a verb, `nominal_roles`
+        for a noun), then its place and date in the trigger's clause."""
         t = span.root
-        sent = t.sent
-        actors: list[Span] = []
-        targets: list[Span] = []
-        location: Ref | None = None
-        described = False
-        verb = t if t.pos_ in ("VERB", "AUX") else _governor(t)
-        if verb is not t and verb is not None and not (t.dep_ in ("dobj", "nsubj", "nsubjpass", "attr")
-                                                         and t.head == verb) \
-                and not (t.dep_ == "pobj" and t.head.head == verb and t.head.lower_ in ("over", "by", "via")):
-            verb = None  # "During the phone conversation, Rouhani referred to ...": not the event's clause
-        if t.pos_ in ("VERB", "AUX"):
-            subj = _subject(t)
-            passive = subj is not None and subj.dep_ == "nsubjpass"
-            agent = next((c for c in t.children if c.dep_ == "agent"), None)
-            if passive:
-                targets += _ents(subj, ents)
-                if agent is not None:
-                    actors += _ents(agent, ents)
-            elif subj is not None:
-                actors += _ents(subj, ents)
-            described = subj is not None and not passive and not actors and subj.pos_ in ("PRON", "NOUN", "DET", "NUM")
-            if subj is None and t.dep_ == "pcomp" and t.head.head.pos_ == "NOUN":
-                owner = next((c for c in t.head.head.children if c.dep_ == "poss"), None)
-                if owner is not None:
-                    actors += _ents(owner, ents)  # "Assad's success in recapturing Palmyra"
-            for c in t.children:
-                if c.dep_ == "dobj" and (e := ents.get(c.i)) is not None and ref_of(e).type in ("city", "place"):
-                    location = ref_of(e)  # "recapturing Palmyra"
-                elif c.dep_ in ("dobj", "dative", "attr", "xcomp", "ccomp") or \
-                        (c.dep_ == "prep" and c.lower_ in TARGET_PREPS):
-                    targets += _ents(c, ents)
-                elif c.dep_ == "prep" and c.lower_ in ACTOR_PREPS:
-                    actors += _ents(c, ents)
-        else:
-            for c in t.children:
-                if c.i in span_range(span):
-                    continue
-                if c.dep_ in ("compound", "amod", "poss", "nmod", "npadvmod"):
-                    for e in _ents(c, ents):
-                        if ref_of(e).type in ("city", "place"):
-                            location = location or ref_of(e)
-                        else:
-                            actors.append(e)
-                elif c.dep_ == "prep" and c.lower_ in ACTOR_PREPS | {"of"}:
-                    actors += _ents(c, ents)
-                elif c.dep_ == "prep" and c.lower_ in TARGET_PREPS:
-                    targets += _ents(c, ents)
-            for c in [*(t.rights if t.pos_ == "NOUN" else ()), *span.root.children]:
-                if c.dep_ == "acl":
-                    actors += [e for e in _ents(c, ents) if ref_of(e).type in ACTOR_TYPES - {"capital"}]
-            if not actors and verb is not None and t.dep_ in ("dobj", "attr", "nsubjpass") and t.head == verb:
-                subj = _subject(verb)
-                if subj is not None and subj.i not in span_range(span):
-                    actors += _ents(subj, ents)
-                    described = not actors
-                for c in verb.children:
-                    if c.dep_ == "prep" and c.lower_ in ACTOR_PREPS:
-                        actors += _ents(c, ents)
-                    elif c.dep_ == "prep" and c.lower_ in TARGET_PREPS - {"from"} and not targets:
-                        targets += _ents(c, ents)  # "carrying out airstrikes on positions of Daesh"
-        actors = _clean([e for e in actors if ref_of(e).type in ACTOR_TYPES])
-        targets = _clean([e for e in targets if ref_of(e).type in ACTOR_TYPES and e not in actors])
-        location = location or self._location(t, verb, places, actors + targets)
-        return _Found(span.label_, span, actors, targets, location, self._date(sent, dates, t, verb), described,
-                      sent.start, rank)
+        verb = clause_verb(t)
+        roles = verbal_roles(t, ents) if t.pos_ in ("VERB", "AUX") else nominal_roles(span, ents, verb)
+        actors = _clean([e for e in roles.actors if ref_of(e).type in ACTOR_TYPES])
+        targets = _clean([e for e in roles.targets if ref_of(e).type in ACTOR_TYPES and e not in actors])
+        location = roles.location or self._location(t, verb, places, actors + targets)
+        return _Found(span.label_, span, actors, targets, location, self._date(t.sent, dates, t, verb),
+                      roles.described, t.sent.start, rank)
 
     @staticmethod
     def _location(t: Token, verb: Token | None, places: list[tuple[Span, Ref]], taken: list[Span]) -> Ref | None:
@@ -290,6 +234,117 @@ class EventFinder:
                               actors=[EntityResolver.record(e) for e in actors],
                               targets=[EntityResolver.record(e) for e in targets], location=place, date=f.date,
                               countries=countries)
+
+
+# --- the roles of one trigger ---------------------------------------------------------------------------
+
+@dataclass
+class Roles:
+    """What the parse around one trigger says: who acts, on whom, where; `described` when the actor is
+    only described ("the presidents", "they") and may be taken from the event before."""
+
+    actors: list[Span] = field(default_factory=list)
+    targets: list[Span] = field(default_factory=list)
+    location: Ref | None = None
+    described: bool = False
+
+
+def clause_verb(t: Token) -> Token | None:
+    """The verb of the trigger's clause: the trigger itself, or the verb a noun trigger is the object,
+    subject or "over/by/via" complement of ("held a phone call"); None when the noun only sits in a
+    phrase of another clause ("During the phone conversation, Rouhani referred to ...")."""
+    verb = t if t.pos_ in ("VERB", "AUX") else _governor(t)
+    if verb is t or verb is None:
+        return verb
+    if t.dep_ in ("dobj", "nsubj", "nsubjpass", "attr") and t.head == verb:
+        return verb
+    if t.dep_ == "pobj" and t.head.head == verb and t.head.lower_ in ("over", "by", "via"):
+        return verb
+    return None
+
+
+def verbal_roles(t: Token, ents: dict[int, Span]) -> Roles:
+    """Roles of a verb trigger: subject and agent (passive: the subject is the target), the owner of
+    the noun a gerund completes, then objects and prepositions."""
+    roles = _subject_roles(t, ents)
+    if _subject(t) is None and t.dep_ == "pcomp" and t.head.head.pos_ == "NOUN":
+        owner = next((c for c in t.head.head.children if c.dep_ == "poss"), None)
+        if owner is not None:
+            roles.actors += _ents(owner, ents)  # "Assad's success in recapturing Palmyra"
+    for c in t.children:
+        if c.dep_ == "dobj" and (e := ents.get(c.i)) is not None and ref_of(e).type in ("city", "place"):
+            roles.location = ref_of(e)  # "recapturing Palmyra"
+        elif c.dep_ in ("dobj", "dative", "attr", "xcomp", "ccomp") or \
+                (c.dep_ == "prep" and c.lower_ in TARGET_PREPS):
+            roles.targets += _ents(c, ents)
+        elif c.dep_ == "prep" and c.lower_ in ACTOR_PREPS:
+            roles.actors += _ents(c, ents)
+    return roles
+
+
+def _subject_roles(t: Token, ents: dict[int, Span]) -> Roles:
+    """Actors and targets from a verb's subject: active subject acts; passive subject is acted on and
+    the `by` agent acts."""
+    roles = Roles()
+    subj = _subject(t)
+    if subj is None:
+        return roles
+    if subj.dep_ == "nsubjpass":
+        roles.targets += _ents(subj, ents)
+        agent = next((c for c in t.children if c.dep_ == "agent"), None)
+        if agent is not None:
+            roles.actors += _ents(agent, ents)
+        return roles
+    roles.actors += _ents(subj, ents)
+    roles.described = not roles.actors and subj.pos_ in ("PRON", "NOUN", "DET", "NUM")
+    return roles
+
+
+def nominal_roles(span: Span, ents: dict[int, Span], verb: Token | None) -> Roles:
+    """Roles of a noun trigger: its modifiers and prepositions ("Russian airstrikes on Aleppo"), the
+    actors of a clause attached to it, else those of the verb it is the object of."""
+    t = span.root
+    roles = _modifier_roles(span, ents)
+    for c in [*(t.rights if t.pos_ == "NOUN" else ()), *t.children]:
+        if c.dep_ == "acl":
+            roles.actors += [e for e in _ents(c, ents) if ref_of(e).type in ACTOR_TYPES - {"capital"}]
+    if not roles.actors and verb is not None and t.dep_ in ("dobj", "attr", "nsubjpass") and t.head == verb:
+        _governor_roles(span, ents, verb, roles)
+    return roles
+
+
+def _modifier_roles(span: Span, ents: dict[int, Span]) -> Roles:
+    """Roles from a noun trigger's own dependents: modifiers name actors or the place, `of`/`by`/
+    `between` phrases actors, `on`/`against`/... phrases targets."""
+    roles = Roles()
+    for c in span.root.children:
+        if c.i in span_range(span):
+            continue
+        if c.dep_ in ("compound", "amod", "poss", "nmod", "npadvmod"):
+            for e in _ents(c, ents):
+                if ref_of(e).type in ("city", "place"):
+                    roles.location = roles.location or ref_of(e)
+                else:
+                    roles.actors.append(e)
+        elif c.dep_ == "prep" and c.lower_ in ACTOR_PREPS | {"of"}:
+            roles.actors += _ents(c, ents)
+        elif c.dep_ == "prep" and c.lower_ in TARGET_PREPS:
+            roles.targets += _ents(c, ents)
+    return roles
+
+
+def _governor_roles(span: Span, ents: dict[int, Span], verb: Token, roles: Roles) -> None:
+    """A noun trigger naming no actor takes the subject of the verb governing it ("Russia carried out
+    airstrikes on positions of Daesh") and, lacking targets, that verb's target phrases."""
+    subj = _subject(verb)
+    if subj is not None and subj.i not in span_range(span):
+        roles.actors += _ents(subj, ents)
+        roles.described = not roles.actors
+    for c in verb.children:
+        if c.dep_ == "prep" and c.lower_ in ACTOR_PREPS:
+            roles.actors += _ents(c, ents)
+        elif c.dep_ == "prep" and c.lower_ in TARGET_PREPS - {"from"} and not roles.targets:
+            roles.targets += _ents(c, ents)
 
 
 # --- parse helpers --------------------------------------------------------------------------------------

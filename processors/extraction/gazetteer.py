@@ -10,13 +10,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from newsmon.processors.extraction.entities import DATA_DIR, Ref, Role, refs_of
+from newsmon.processors.extraction.datafiles import data_path, read_yaml
+from newsmon.processors.extraction.entities import Ref, Role, refs_of
 
 __all__ = ["Gazetteer", "load_actors"]
 
@@ -27,12 +27,11 @@ LABELS = {"person": "PERSON", "government": "ORG", "military": "ORG", "armed_gro
 @lru_cache(maxsize=8)
 def load_actors(path: str | Path) -> dict[str, tuple[Ref, tuple[str, ...]]]:
     """Actors by key: their `Ref` and their aliases (the canonical name first)."""
-    p = Path(path)
-    raw = yaml.safe_load((p if p.is_absolute() else DATA_DIR / p).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     actors = {}
     for key, a in raw.items():
         if a.get("type") not in LABELS:
-            raise ValueError(f"{p}: actor {key!r} has unknown type {a.get('type')!r}")
+            raise ValueError(f"{data_path(path)}: actor {key!r} has unknown type {a.get('type')!r}")
         ref = Ref(key=key, name=a["name"], label=LABELS[a["type"]], type=a["type"], country=a.get("country"),
                   id=a.get("wikidata") or f"newsmon:{key}", roles=tuple(_role(r) for r in a.get("roles") or ()),
                   gender=a.get("gender"))
@@ -49,7 +48,8 @@ def _role(spec: str | dict) -> Role:
     return Role(str(spec["role"]).lower(), spec.get("from"), spec.get("to"))
 
 
-@Language.factory("newsmon_gazetteer", default_config={"actors_file": "actors.yaml"})
+@Language.factory("newsmon_gazetteer", default_config={"actors_file": "actors.yaml"}, requires=["doc.ents"],
+                  assigns=["doc.ents", "doc._.refs", "doc._.actors"])
 def make_gazetteer(nlp: Language, name: str, actors_file: str) -> Gazetteer:
     """The `newsmon_gazetteer` component; the actors in `actors_file` (YAML, see data/actors.yaml)."""
     return Gazetteer(nlp, actors_file)

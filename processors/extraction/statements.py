@@ -14,13 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
-__all__ = ["StatementSpan", "StatementFinder", "DATA_DIR", "load_cues", "complement_tokens", "char_range", "frame_key"]
+from newsmon.processors.extraction.datafiles import read_yaml
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+__all__ = ["StatementSpan", "StatementFinder", "load_cues", "complement_tokens", "char_range", "frame_key"]
 
 if not Doc.has_extension("statements"):
     Doc.set_extension("statements", default=None)
@@ -70,19 +69,15 @@ class Cues:
     frames: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _data_path(path: str | Path) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else DATA_DIR / p
-
-
 @lru_cache(maxsize=8)
 def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
     """Read a cues file and a frames file (YAML; relative paths are looked up in the data directory)."""
-    raw = yaml.safe_load(_data_path(path).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     frames = {}
     if frames_path:
-        data = yaml.safe_load(_data_path(frames_path).read_text(encoding="utf-8")) or {}
+        data = read_yaml(frames_path) or {}
         frames = {str(k).lower(): tuple(v) for k, v in data.get("frames", {}).items()}
+    frames.update({str(k).lower(): tuple(v) for k, v in (raw.get("frames") or {}).items()})  # set by hand
     return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k, []))
                    for k in Cues.__dataclass_fields__ if k != "frames"}, frames=frames)
 
@@ -93,6 +88,8 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
                     "max_cue_distance": 40, "min_unattributed_words": 6, "embedded_share": 0.6, "max_split_gap": 250,
                     "reported_speech": True, "speaker_lines": True, "extend_clauses": True, "nested": False,
                     "separate_partial_quotes": False},
+    requires=["token.dep", "token.lemma", "doc.sents"],
+    assigns=["doc._.statements"],
 )
 def make_statement_finder(nlp: Language, name: str, cues_file: str, frames_file: str, max_quote_chars: int,
                           max_cue_distance: int, min_unattributed_words: int, embedded_share: float,
@@ -155,8 +152,6 @@ class StatementFinder:
         self._verbs = self.cues.verbs | self.cues.quote_verbs
 
     def __call__(self, doc: Doc) -> Doc:
-        if len(doc) and not doc.has_annotation("DEP"):
-            raise ValueError("newsmon_statements needs the dependency parse: add it after the parser")
         text = doc.text  # spaCy joins the tokens on every access: read it once
         quotes = self.find_quotes(text)
         statements = self._direct(doc, text, quotes)
@@ -239,7 +234,7 @@ class StatementFinder:
         seg = (mark[0], s, e, end)
         prev = quotes[-1] if quotes else None
         if prev is not None and not prev.closed and text[prev.end:mark[0]].strip() == "" \
-                and "\n" in text[prev.end:mark[0]]:
+                and "\n" in text[prev.end:mark[0]] and not _opens_speaker_line(text, mark[0]):
             prev.segments.append(seg)  # a quote running over paragraphs
             prev.closed = closed
             return
@@ -248,64 +243,88 @@ class StatementFinder:
     # --- direct speech ------------------------------------------------------------------------------
 
     def _direct(self, doc: Doc, text: str, quotes: list[_Quote]) -> list[StatementSpan]:
+        """Direct quotes, read in steps: each quote's cue and roles (`_attribute`), split quotes joined
+        (`_merge_split`), quotes embedded in a reported sentence set aside (`_embedded_in_report`), a
+        speaker carried over to quotes without a cue (`_carry_speaker`), unattributed scare quotes
+        dropped (`_keeps`); the reported sentences around embedded quotes close the list."""
         for q in quotes:
-            q.partial = self._is_partial(text, q)
-            q.cue = self._quote_cue(doc, text, q) or self._colon_cue(doc, text, q)
-            if q.cue is not None:
-                q.roles = self.roles(q.cue)
-                speaker = q.roles[0]
-                if speaker is not None and any(s <= speaker.start_char < e for _, s, e, _ in q.segments):
-                    q.roles = (self._speaker_near(doc, q, q.cue), *q.roles[1:])
-            else:
-                self._dash_attribution(doc, text, q)
+            self._attribute(doc, text, q)
         quotes = self._merge_split(text, quotes)
         out: list[StatementSpan] = []
-        embedded: dict[int, list[tuple[int, int]]] = {}
+        embedded: dict[int, list[tuple[int, int]]] = {}  # cue token -> the quoted pieces its report holds
         prev: _Quote | None = None
-        prev_anchor = 0
+        prev_anchor = 0  # where the previous kept quote's statement ends (quote, roles or cue)
         for q in quotes:
             pieces = tuple((s, e) for _, s, e, _ in q.segments)
-            if q.cue is not None:
-                rng = self.content_of(q.cue)
-                quoted = sum(e - s for s, e in pieces)
-                last = pieces[-1][1]
-                while last > pieces[-1][0] and text[last - 1] in ".!?":
-                    last -= 1
-                if rng is not None and rng[0] <= q.start and rng[1] >= last \
-                        and quoted < self.embedded_share * (max(rng[1], q.end) - rng[0]):
-                    q.partial = True  # quoted words inside a reported sentence
-                    embedded.setdefault(q.cue.i, []).extend(pieces)
-            if q.cue is None and not q.partial and prev is not None and prev.roles[0] is not None \
-                    and self._continues(text, prev_anchor, q.start):
-                q.roles, q.continued = prev.roles, True
-            if q.cue is None and not q.partial and not q.continued:
-                speaker = self._previous_speaker(doc, text, q)
-                if speaker is not None:
-                    q.roles, q.continued = (speaker, None, None), True
-            if q.cue is None and not q.continued:
-                words = sum(len(text[s:e].split()) for s, e in pieces)
-                if q.partial or words < self.min_unattributed_words:
-                    continue
-            if q.partial and (not self.separate_partial_quotes or q.cue is None):
+            if q.cue is not None and self._embedded_in_report(text, q, pieces):
+                q.partial = True  # quoted words inside a reported sentence
+                embedded.setdefault(q.cue.i, []).extend(pieces)
+            self._carry_speaker(doc, text, q, prev, prev_anchor)
+            if not self._keeps(text, q, pieces):
                 continue
-            speaker, via, addressee = q.roles
-            out.append(StatementSpan(content=(pieces[0][0], pieces[-1][1]), kind="direct", speaker=speaker,
-                                     cue=self._cue_span(q.cue) if q.cue is not None else None, via=via,
-                                     addressee=addressee, pieces=pieces if len(pieces) > 1 else (),
-                                     continued=q.continued, partial=q.partial))
-            prev = q
-            anchors = [q.end] + [sp.end_char for sp in q.roles if sp is not None]
-            if q.cue is not None:
-                anchors.append(q.cue.idx + len(q.cue))
-            prev_anchor = max(anchors)
-        for i, quoted in embedded.items():
-            cue = doc[i]
-            start, end = self.content_of(cue)
-            rng = (start, max(end, quoted[-1][1]))
-            speaker, via, addressee = self.roles(cue)
-            out.append(StatementSpan(content=rng, kind="indirect", speaker=speaker, cue=self._cue_span(cue), via=via,
-                                     addressee=addressee, quotes=tuple(quoted)))
-        return out
+            out.append(self._direct_statement(q, pieces))
+            prev, prev_anchor = q, _anchor(q)
+        return out + [self._around_quotes(doc[i], quoted) for i, quoted in embedded.items()]
+
+    def _attribute(self, doc: Doc, text: str, q: _Quote) -> None:
+        """A quote's cue (the verb governing it or `He said:` before it) and roles; when the parse puts
+        the speaker inside the quote, the phrase next to the cue instead; with no cue, `"..." ― Name`."""
+        q.partial = self._is_partial(text, q)
+        q.cue = self._quote_cue(doc, text, q) or self._colon_cue(doc, text, q)
+        if q.cue is None:
+            self._dash_attribution(doc, text, q)
+            return
+        q.roles = self.roles(q.cue)
+        speaker = q.roles[0]
+        if speaker is not None and any(s <= speaker.start_char < e for _, s, e, _ in q.segments):
+            q.roles = (self._speaker_near(doc, q, q.cue), *q.roles[1:])
+
+    def _embedded_in_report(self, text: str, q: _Quote, pieces: tuple[tuple[int, int], ...]) -> bool:
+        """Whether the quote is a small part of what its cue reports ("he said the talks were "useful"
+        and ..."): the cue's content covers the quote, and the quote is under `embedded_share` of it."""
+        rng = self.content_of(q.cue)
+        if rng is None:
+            return False
+        last = pieces[-1][1]
+        while last > pieces[-1][0] and text[last - 1] in ".!?":
+            last -= 1
+        quoted = sum(e - s for s, e in pieces)
+        return rng[0] <= q.start and rng[1] >= last and quoted < self.embedded_share * (max(rng[1], q.end) - rng[0])
+
+    def _carry_speaker(self, doc: Doc, text: str, q: _Quote, prev: _Quote | None, prev_anchor: int) -> None:
+        """A quote without a cue continues the previous statement when it follows closely, or takes the
+        speaker of the sentence just before it ("Bystrom agreed. "..."")."""
+        if q.cue is not None or q.partial:
+            return
+        if prev is not None and prev.roles[0] is not None and self._continues(text, prev_anchor, q.start):
+            q.roles, q.continued = prev.roles, True
+            return
+        speaker = self._previous_speaker(doc, text, q)
+        if speaker is not None:
+            q.roles, q.continued = (speaker, None, None), True
+
+    def _keeps(self, text: str, q: _Quote, pieces: tuple[tuple[int, int], ...]) -> bool:
+        """Whether a quote becomes a direct statement: not a short unattributed quote (a scare quote or a
+        title), and a partial quote only as its own statement with `separate_partial_quotes` and a cue."""
+        if q.cue is None and not q.continued:
+            words = sum(len(text[s:e].split()) for s, e in pieces)
+            if q.partial or words < self.min_unattributed_words:
+                return False
+        return not (q.partial and (not self.separate_partial_quotes or q.cue is None))
+
+    def _direct_statement(self, q: _Quote, pieces: tuple[tuple[int, int], ...]) -> StatementSpan:
+        speaker, via, addressee = q.roles
+        return StatementSpan(content=(pieces[0][0], pieces[-1][1]), kind="direct", speaker=speaker,
+                             cue=self._cue_span(q.cue) if q.cue is not None else None, via=via,
+                             addressee=addressee, pieces=pieces if len(pieces) > 1 else (),
+                             continued=q.continued, partial=q.partial)
+
+    def _around_quotes(self, cue: Token, quoted: list[tuple[int, int]]) -> StatementSpan:
+        """The reported statement of a cue whose content holds quoted words, running to the last quote."""
+        start, end = self.content_of(cue)
+        speaker, via, addressee = self.roles(cue)
+        return StatementSpan(content=(start, max(end, quoted[-1][1])), kind="indirect", speaker=speaker,
+                             cue=self._cue_span(cue), via=via, addressee=addressee, quotes=tuple(quoted))
 
     def _is_partial(self, text: str, q: _Quote) -> bool:
         """A quoted phrase inside a sentence: a word right before the opening mark and no sentence end inside."""
@@ -552,7 +571,10 @@ class StatementFinder:
         if cue.lemma_.lower() == "tell":
             obj = _child(cue, "dobj") or _child(cue, "dative")
             addressee = _phrase(obj) if obj is not None else None
-        return (_phrase(subj) if subj is not None else None, None, addressee)
+        speaker = _phrase(subj) if subj is not None else None
+        if speaker is not None and _line_break_between(speaker, cue):
+            speaker = _line_subject(cue)  # the parse ran over a paragraph end ("The Latest ...:\n\nX says")
+        return (speaker, None, addressee)
 
     @staticmethod
     def _source_phrase_range(cue: Token) -> tuple[int, int]:
@@ -628,7 +650,7 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
     return list(comp.subtree) if comp is not None else []
 
 
-_SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)")
+_SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)", re.MULTILINE)
 _ABBREVIATIONS = frozenset("mr mrs ms dr st sen rep gov gen lt col jr sr inc co corp no vs prof rev sgt capt".split())
 _SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’)]*\s")
 
@@ -637,6 +659,43 @@ def _sentence_ends(text: str) -> int:
     """How many sentences end in `text` (abbreviations such as "Mr." and initials do not count)."""
     return sum(1 for m in _SENTENCE_END.finditer(text)
                if not (m.group(2) == "." and (m.group(1).lower() in _ABBREVIATIONS or len(m.group(1)) == 1)))
+
+
+def _anchor(q: _Quote) -> int:
+    """Where a quote's statement ends in the text: the quote, its roles or its cue, whichever is last."""
+    anchors = [q.end] + [sp.end_char for sp in q.roles if sp is not None]
+    if q.cue is not None:
+        anchors.append(q.cue.idx + len(q.cue))
+    return max(anchors)
+
+
+def _opens_speaker_line(text: str, pos: int) -> bool:
+    """Whether the paragraph at `pos` is a transcript line (`"PENCE: Well, ...`): a new speaker, so an
+    unclosed quote of the paragraph before does not run on into it."""
+    end = text.find("\n", pos)
+    return _SPEAKER_LINE.match(text[pos:end if end >= 0 else len(text)]) is not None
+
+
+def _line_break_between(span: Span, cue: Token) -> bool:
+    """Whether a line break separates a speaker mention from its cue."""
+    doc = cue.doc
+    lo, hi = (span.end - 1, cue.i) if span.end <= cue.i else (cue.i, span.start)
+    return any("\n" in doc[k].text or "\n" in doc[k].whitespace_ for k in range(lo, hi))
+
+
+def _line_subject(cue: Token) -> Span | None:
+    """The words opening the cue's line up to the first verb ("Donald Trump" in "Donald Trump is
+    encouraging ..."), when they hold a name or noun; else None."""
+    doc = cue.doc
+    start = cue.i
+    while start > 0 and "\n" not in doc[start - 1].text and "\n" not in doc[start - 1].whitespace_:
+        start -= 1
+    end = start
+    while end < cue.i and doc[end].pos_ not in ("VERB", "AUX"):
+        end += 1
+    if end == start or not any(t.pos_ in ("PROPN", "NOUN", "PRON") for t in doc[start:end]):
+        return None
+    return _trim(doc, start, end)
 
 
 def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:

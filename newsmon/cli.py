@@ -56,15 +56,18 @@ def init(kibana: str = typer.Option(None, "--kibana", metavar="URL",
     templates (and import Kibana's saved objects with --kibana), then exit. Idempotent."""
     from newsmon.kibana import KibanaError, import_saved_objects
     from newsmon.readiness import ServerUnavailable, wait_for_stack
-    from newsmon.indices import ensure_templates
+    from newsmon.indices import ensure_templates, make_client
+    from newsmon.retention import retention_summary
     from newsmon.topics import ensure_topics
 
     settings = stack_settings()
     try:
         wait_for_stack(settings, timeout_s=wait, say=typer.echo)
         topics = ensure_topics(settings, timeout=wait)
-        ensure_templates(settings)
+        client = make_client(settings)
+        ensure_templates(settings, client)
         typer.echo(f"topics ready ({settings.partitions} partitions): {', '.join(topics)}; index templates ready")
+        typer.echo(retention_summary(settings, client))
         if kibana:
             count = import_saved_objects(kibana, settings, wait_s=wait, say=typer.echo)
             typer.echo(f"Kibana at {kibana}: {count} saved objects imported (dashboard \"newsmon: overview\")")
@@ -135,7 +138,9 @@ def prune(older_than: str = typer.Option("90d", "--older-than", help="Retention 
     if settings.index_partitioning == "none":
         typer.secho("indices are not partitioned (NEWSMON_INDEX_PARTITIONING=none): nothing to prune by month",
                     fg="yellow", err=True)
-    gone = run_prune(settings, period, delete=yes)
+    from newsmon.indices import make_client
+
+    gone = run_prune(settings, period, make_client(settings), delete=yes)
     verb = "deleted" if yes else "would delete (dry run; --yes deletes)"
     typer.echo(f"{len(gone)} partitions older than {older_than} {verb}" + "".join(f"\n  {p.index}" for p in gone))
 

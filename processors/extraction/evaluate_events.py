@@ -20,11 +20,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from newsmon.records import ExtractedEvent
 from newsmon.settings import PACKAGE_ROOT, Settings
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 __all__ = ["ExpectedEvent", "Sentence", "FieldCounts", "EventScores", "load_event_sample", "score_sentence",
            "evaluate_event_sample", "events_command", "DEFAULT_EVENT_SAMPLE", "FIELDS"]
@@ -190,12 +194,13 @@ def _mismatched(sentence: Sentence, predicted: Sequence[ExtractedEvent], pairs: 
     return False
 
 
-def evaluate_event_sample(sentences: Sequence[Sentence], settings: Settings | None = None) -> EventScores:
-    """Run the extraction pipeline on each sentence (as its own text, with its publication date) and score
-    its events."""
+def evaluate_event_sample(sentences: Sequence[Sentence], settings: Settings | None = None,
+                          nlp: Language | None = None) -> EventScores:
+    """Run the extraction pipeline (`nlp`, else loaded from `settings`) on each sentence, as its own text
+    with its publication date, and score its events."""
     from newsmon.processors.extraction import extract_texts, load_pipeline
 
-    nlp = load_pipeline(settings)
+    nlp = nlp or load_pipeline(settings)
     total = EventScores(sentences=0)
     items = [(s.text, s.published) for s in sentences]
     # every sentence is scored, so none may skip the parse for lack of a watchlist term

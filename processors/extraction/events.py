@@ -45,6 +45,8 @@ class EventType:
     cameo: str
     doc: str
     triggers: tuple[str, ...]
+    of_undergoer: frozenset[str] = frozenset()  # noun lemmas whose "of" phrase undergoes the event
+    possessor_undergoer: frozenset[str] = frozenset()  # noun lemmas whose lone possessor undergoes it
 
 
 @lru_cache(maxsize=4)
@@ -52,7 +54,10 @@ def load_ontology(path: str | Path = "events.yaml") -> dict[str, EventType]:
     """The event types of an ontology file (see data/events.yaml)."""
     raw = read_yaml(path)
     return {name: EventType(name=name, plover=t["plover"], cameo=str(t["cameo"]), doc=t.get("doc", ""),
-                            triggers=tuple(t["triggers"])) for name, t in raw.items()}
+                            triggers=tuple(t["triggers"]),
+                            of_undergoer=frozenset((t.get("undergoer") or {}).get("of") or ()),
+                            possessor_undergoer=frozenset((t.get("undergoer") or {}).get("possessor") or ()))
+            for name, t in raw.items()}
 
 
 def _trigger(trigger: str) -> tuple[list[str], tuple[str | None, ...]]:
@@ -115,8 +120,9 @@ class EventFinder:
         resolved = doc._.dates or {}
         dates = [(e, ref.date) for e in doc.ents if e.label_ == "DATE"
                  and (ref := resolved.get((e.start_char, e.end_char))) is not None and ref.granularity == "day"]
-        found = [self._event(doc, span, ents, places, dates, rank) for span, rank in triggers]
-        merged = self._merge(self._inherit(found))
+        types_at = {i: span.label_ for span, _ in triggers for i in range(span.start, span.end)}
+        found = [self._event(doc, span, ents, places, dates, rank, types_at) for span, rank in triggers]
+        merged = self._merge(self._inherit(_unnest(found)))
         doc._.events = [self._record(doc, f) for f in merged if f.actors or f.targets or f.location]
         return doc
 
@@ -127,12 +133,20 @@ class EventFinder:
         return all(p is None or t.pos_ == p for t, p in zip(match, self.triggers[match.label_][1]))
 
     def _event(self, doc: Doc, span: Span, ents: dict[int, Span], places: list[tuple[Span, Ref]],
-               dates: list[tuple[Span, object]], rank: int = 0) -> _Found:
+               dates: list[tuple[Span, object]], rank: int = 0, types_at: dict[int, str] | None = None) -> _Found:
         """One trigger's event: its roles read from the parse (`verbal_roles` for a verb, `nominal_roles`
-        for a noun), then its place and date in the trigger's clause."""
+        for a noun), then its place and date in the trigger's clause. A noun trigger whose clause verb is
+        the trigger of another type of event ("Turkey condemned the assassination") is what that event is
+        about: it has no clause of its own, so the verb's subject, date and place are not its."""
         t = span.root
         verb = clause_verb(t)
-        roles = verbal_roles(t, ents) if t.pos_ in ("VERB", "AUX") else nominal_roles(span, ents, verb)
+        if verb is not None and verb is not t and (types_at or {}).get(verb.i, span.label_) != span.label_:
+            verb = None
+        etype = self.ontology.get(span.label_)
+        lemma = t.lemma_.lower()
+        roles = verbal_roles(t, ents) if t.pos_ in ("VERB", "AUX") else nominal_roles(
+            span, ents, verb, of_undergoes=etype is not None and lemma in etype.of_undergoer,
+            possessor_undergoes=etype is not None and lemma in etype.possessor_undergoer)
         actors = _clean([e for e in roles.actors if ref_of(e).type in ACTOR_TYPES])
         targets = _clean([e for e in roles.targets if ref_of(e).type in ACTOR_TYPES and e not in actors])
         location = roles.location or self._location(t, verb, places, actors + targets)
@@ -190,8 +204,8 @@ class EventFinder:
     @staticmethod
     def _merge(found: list[_Found]) -> list[_Found]:
         """One event per mention chain: same type, and the same actors or a noun mention naming none within
-        two sentences ("the conversation"), with compatible dates and places; later mentions complete the
-        first."""
+        two sentences ("the conversation") and no other target, with compatible dates and places; later
+        mentions complete the first."""
         sent_no: dict[int, int] = {}
         for f in found:
             sent_no.setdefault(f.sent, len(sent_no))
@@ -202,7 +216,7 @@ class EventFinder:
                 okeys = {ref_of(e).key for e in o.actors}
                 close = sent_no[f.sent] - sent_no[o.sent] <= 2
                 bare = f if not keys else o  # a mention naming no actors joins when it is a noun ("the talks")
-                if o.type == f.type and (keys == okeys or ((not keys or not okeys) and close
+                if o.type == f.type and (keys == okeys or ((not keys or not okeys) and close and _same_targets(f, o)
                                                            and bare.trigger.root.pos_ in ("NOUN", "PROPN"))) \
                         and (o.date is None or f.date is None or o.date == f.date) \
                         and (o.location is None or f.location is None or o.location.key == f.location.key):
@@ -260,6 +274,8 @@ def clause_verb(t: Token) -> Token | None:
         return verb
     if t.dep_ == "pobj" and t.head.head == verb and t.head.lower_ in ("over", "by", "via"):
         return verb
+    if _object_of(t, verb):
+        return verb  # "sent a message of sympathy", "launched a wave of airstrikes"
     return None
 
 
@@ -289,7 +305,7 @@ def _subject_roles(t: Token, ents: dict[int, Span]) -> Roles:
     subj = _subject(t)
     if subj is None:
         return roles
-    if subj.dep_ == "nsubjpass":
+    if _passive(t, subj):
         roles.targets += _ents(subj, ents)
         agent = next((c for c in t.children if c.dep_ == "agent"), None)
         if agent is not None:
@@ -300,33 +316,48 @@ def _subject_roles(t: Token, ents: dict[int, Span]) -> Roles:
     return roles
 
 
-def nominal_roles(span: Span, ents: dict[int, Span], verb: Token | None) -> Roles:
+def nominal_roles(span: Span, ents: dict[int, Span], verb: Token | None, of_undergoes: bool = False,
+                  possessor_undergoes: bool = False) -> Roles:
     """Roles of a noun trigger: its modifiers and prepositions ("Russian airstrikes on Aleppo"), the
-    actors of a clause attached to it, else those of the verb it is the object of."""
+    actors of a clause attached to it, else those of the verb it is the object of. `of_undergoes`: the
+    noun's "of" phrase names who undergoes the event ("the assassination of the ambassador");
+    `possessor_undergoes`: so does its possessor when no "of" phrase follows ("the ambassador's
+    assassination"). These come from the ontology (`undergoer` in data/events.yaml)."""
     t = span.root
-    roles = _modifier_roles(span, ents)
+    roles = _modifier_roles(span, ents, of_undergoes, possessor_undergoes)
     for c in [*(t.rights if t.pos_ == "NOUN" else ()), *t.children]:
         if c.dep_ == "acl":
             roles.actors += [e for e in _ents(c, ents) if ref_of(e).type in ACTOR_TYPES - {"capital"}]
-    if not roles.actors and verb is not None and t.dep_ in ("dobj", "attr", "nsubjpass") and t.head == verb:
+    if not roles.actors and verb is not None and _object_of(t, verb):
         _governor_roles(span, ents, verb, roles)
     return roles
 
 
-def _modifier_roles(span: Span, ents: dict[int, Span]) -> Roles:
-    """Roles from a noun trigger's own dependents: modifiers name actors or the place, `of`/`by`/
-    `between` phrases actors, `on`/`against`/... phrases targets."""
+def _modifier_roles(span: Span, ents: dict[int, Span], of_undergoes: bool = False,
+                    possessor_undergoes: bool = False) -> Roles:
+    """Roles from a noun trigger's own dependents: modifiers name actors or the place (a city, or a
+    capital as a name modifier: "the Ankara bombing"), `by`/`between` phrases actors, `on`/`against`/...
+    phrases targets. A possessor acts and an `of` phrase undergoes ("Moscow's support of Assad"); alone,
+    each acts unless the noun says otherwise (`of_undergoes`, `possessor_undergoes`)."""
     roles = Roles()
-    for c in span.root.children:
-        if c.i in span_range(span):
-            continue
+    children = [c for c in span.root.children if c.i not in span_range(span)]
+    has_of = any(c.dep_ == "prep" and c.lower_ == "of" for c in children)
+    has_possessor = any(c.dep_ == "poss" for c in children)
+    for c in children:
         if c.dep_ in ("compound", "amod", "poss", "nmod", "npadvmod"):
             for e in _ents(c, ents):
-                if ref_of(e).type in ("city", "place"):
+                if ref_of(e).type in ("city", "place") or (c.dep_ == "compound" and ref_of(e).type == "capital"):
                     roles.location = roles.location or ref_of(e)
+                elif c.dep_ == "poss" and possessor_undergoes and not has_of:
+                    roles.targets.append(e)
                 else:
                     roles.actors.append(e)
-        elif c.dep_ == "prep" and c.lower_ in ACTOR_PREPS | {"of"}:
+        elif c.dep_ == "prep" and c.lower_ == "of":
+            if of_undergoes or has_possessor:
+                roles.targets += _ents(c, ents)
+            else:
+                roles.actors += _ents(c, ents)
+        elif c.dep_ == "prep" and c.lower_ in ACTOR_PREPS:
             roles.actors += _ents(c, ents)
         elif c.dep_ == "prep" and c.lower_ in TARGET_PREPS:
             roles.targets += _ents(c, ents)
@@ -343,8 +374,8 @@ def _governor_roles(span: Span, ents: dict[int, Span], verb: Token, roles: Roles
     for c in verb.children:
         if c.dep_ == "prep" and c.lower_ in ACTOR_PREPS:
             roles.actors += _ents(c, ents)
-        elif c.dep_ == "prep" and c.lower_ in TARGET_PREPS - {"from"} and not roles.targets:
-            roles.targets += _ents(c, ents)
+        elif c.dep_ in ("prep", "dative") and c.lower_ in TARGET_PREPS - {"from"} and not roles.targets:
+            roles.targets += _ents(c, ents)  # "offered condolences to Erdogan"
 
 
 # --- parse helpers --------------------------------------------------------------------------------------
@@ -376,13 +407,42 @@ def _governs(date_root: Token, t: Token, verb: Token | None) -> bool:
     return False
 
 
+def _object_of(t: Token, verb: Token | None) -> bool:
+    """Whether a noun is what `verb` acts on: its object ("carried out airstrikes"), the subject of its
+    passive, or the `of` complement of its object ("sent a message of sympathy")."""
+    if verb is None:
+        return False
+    if t.dep_ in ("dobj", "attr", "nsubjpass") and t.head == verb:
+        return True
+    return t.dep_ == "pobj" and t.head.lower_ == "of" and t.head.head.dep_ in ("dobj", "attr") \
+        and t.head.head.head == verb
+
+
+def _passive(t: Token, subj: Token) -> bool:
+    """Whether `subj` undergoes `t`: `t` is passive, or `subj` is the passive subject of `t` itself
+    ("Palmyra was recaptured") or of a passive verb coordinated with it, not of a verb `t` completes
+    ("Erdogan is expected to visit")."""
+    if any(c.dep_ == "auxpass" for c in t.children):
+        return True  # also without a subject of its own ("the leader who ... before being assassinated")
+    return subj.dep_ == "nsubjpass" and (subj.head == t or (t.dep_ == "conj" and t.tag_ == "VBN"))
+
+
 def _subject(t: Token) -> Token | None:
-    """The subject of a verb, through coordination and control ("began carrying out", "agreed to cooperate")."""
-    for _ in range(4):
+    """The subject of a verb, through coordination and control ("began carrying out", "agreed to cooperate",
+    "is due to visit", "was praised for fighting"); the object of the verb a gerund completes when there is
+    one ("accused Ankara of supporting", "blamed Israel for attacking")."""
+    for _ in range(5):
         subj = next((c for c in t.children if c.dep_ in SUBJECTS), None)
         if subj is not None:
             return subj
-        if t.dep_ in ("conj", "xcomp", "advcl", "pcomp") and t.head is not t:
+        if t.dep_ == "pcomp" and t.head.lower_ in ("of", "for") and t.head.head.pos_ in ("VERB", "AUX"):
+            obj = next((c for c in t.head.head.children if c.dep_ == "dobj"), None)
+            if obj is not None:
+                return obj
+        if t.dep_ in ("conj", "xcomp", "advcl", "pcomp", "acomp") and t.head is not t:
+            t = t.head
+            continue
+        if t.dep_ == "prep" and t.head.pos_ in ("VERB", "AUX"):
             t = t.head
             continue
         if t.dep_ == "relcl":
@@ -395,14 +455,43 @@ def _ents(t: Token, ents: dict[int, Span]) -> list[Span]:
     """The resolved entities in a token's subtree, skipping relative clauses."""
     out: list[Span] = []
     skip: set[int] = set()
+    located: set[int] = set()  # places in "in/near/at ..." phrases say where, not who
     for c in t.children:
         if c.dep_ in ("relcl", "acl", "advcl", "ccomp"):
             skip.update(x.i for x in c.subtree)
     for x in t.subtree:
+        if x is not t and x.dep_ == "prep" and x.lower_ in LOCATION_PREPS:
+            located.update(y.i for y in x.subtree)
+    for x in t.subtree:
         e = ents.get(x.i)
-        if e is not None and x.i not in skip and (not out or out[-1] is not e):
+        if e is None or x.i in skip or (x.i in located and ref_of(e).is_place):
+            continue
+        if not out or out[-1] is not e:
             out.append(e)
     return out
+
+
+def _same_targets(f: _Found, o: _Found) -> bool:
+    """Whether two mentions may be one event by what they are directed at: one names none, or they share
+    one ("the assassination of Kennedy" is not the attack on Heidi Cruz of the sentence before)."""
+    mine, other = {ref_of(e).key for e in f.targets}, {ref_of(e).key for e in o.targets}
+    return not mine or not other or bool(mine & other)
+
+
+def _unnest(found: list[_Found]) -> list[_Found]:
+    """An event named inside another event's phrase keeps what it undergoes: "Iran condemned the US
+    airstrike on Syrian troops" is directed at the United States (the airstrike's actor), not at Syria
+    (its target); "Turkey condemned the ambassador's assassination" at no one named."""
+    for outer in found:
+        root = outer.trigger.root
+        for inner in found:
+            if inner is outer or inner.type == outer.type or not inner.targets:
+                continue
+            if inner.trigger.root.i != root.i and root in inner.trigger.root.ancestors:
+                gone = {(e.start, e.end) for e in inner.targets}
+                outer.actors = [e for e in outer.actors if (e.start, e.end) not in gone]
+                outer.targets = [e for e in outer.targets if (e.start, e.end) not in gone]
+    return found
 
 
 def _clean(spans: list[Span]) -> list[Span]:

@@ -8,6 +8,7 @@ before it. Triggers inside direct quotes are skipped (that is what someone said,
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +24,7 @@ from newsmon.records import Span as RecordSpan
 from newsmon.processors.extraction.datafiles import read_yaml
 from newsmon.processors.extraction.entities import EntityResolver, Ref, ref_of
 
-__all__ = ["EventType", "EventFinder", "load_ontology"]
+__all__ = ["EventType", "EventFinder", "GovernorVerbs", "load_ontology", "load_governor_verbs"]
 
 if not Doc.has_extension("events"):
     Doc.set_extension("events", default=None)
@@ -45,6 +46,7 @@ class EventType:
     cameo: str
     doc: str
     triggers: tuple[str, ...]
+    topic_object: frozenset[str] = frozenset()  # verb lemmas whose object is what is talked about
     of_undergoer: frozenset[str] = frozenset()  # noun lemmas whose "of" phrase undergoes the event
     possessor_undergoer: frozenset[str] = frozenset()  # noun lemmas whose lone possessor undergoes it
 
@@ -54,10 +56,28 @@ def load_ontology(path: str | Path = "events.yaml") -> dict[str, EventType]:
     """The event types of an ontology file (see data/events.yaml)."""
     raw = read_yaml(path)
     return {name: EventType(name=name, plover=t["plover"], cameo=str(t["cameo"]), doc=t.get("doc", ""),
-                            triggers=tuple(t["triggers"]),
+                            triggers=tuple(t["triggers"]), topic_object=frozenset(t.get("topic_object") or ()),
                             of_undergoer=frozenset((t.get("undergoer") or {}).get("of") or ()),
                             possessor_undergoer=frozenset((t.get("undergoer") or {}).get("possessor") or ()))
-            for name, t in raw.items()}
+            for name, t in raw.items() if isinstance(t, dict) and "triggers" in t}
+
+
+@dataclass(frozen=True)
+class GovernorVerbs:
+    """Verbs that govern a noun trigger as their object, by what their subject does in its event: `acts`
+    ("Russia carried out airstrikes", "held talks", "imposed sanctions") or `undergoes` ("Assad received
+    support", "Russia faces sanctions"). Under any other verb the noun is only a topic ("Rouhani recalled
+    the assassination"): the verb's subject is not a participant."""
+
+    acts: frozenset[str] = frozenset()
+    undergoes: frozenset[str] = frozenset()
+
+
+@lru_cache(maxsize=4)
+def load_governor_verbs(path: str | Path = "events.yaml") -> GovernorVerbs:
+    """The `governors` section of an ontology file."""
+    raw = read_yaml(path).get("governors") or {}
+    return GovernorVerbs(acts=frozenset(raw.get("acts") or ()), undergoes=frozenset(raw.get("undergoes") or ()))
 
 
 def _trigger(trigger: str) -> tuple[list[str], tuple[str | None, ...]]:
@@ -71,7 +91,8 @@ def _trigger(trigger: str) -> tuple[list[str], tuple[str | None, ...]]:
                   assigns=["doc._.events"])
 def make_event_finder(nlp: Language, name: str, ontology_file: str, inherit_sentences: int) -> EventFinder:
     """The `newsmon_events` component: sets `doc._.events` (list of `ExtractedEvent`)."""
-    return EventFinder(nlp, load_ontology(ontology_file), inherit_sentences=inherit_sentences)
+    return EventFinder(nlp, load_ontology(ontology_file), inherit_sentences=inherit_sentences,
+                       governors=load_governor_verbs(ontology_file))
 
 
 @dataclass
@@ -90,8 +111,10 @@ class _Found:
 class EventFinder:
     """Finds typed events in a parsed, entity-resolved Doc."""
 
-    def __init__(self, nlp: Language, ontology: dict[str, EventType], inherit_sentences: int = 3) -> None:
+    def __init__(self, nlp: Language, ontology: dict[str, EventType], inherit_sentences: int = 3,
+                 governors: GovernorVerbs | None = None) -> None:
         self.ontology = ontology
+        self.governors = governors or load_governor_verbs()
         self.inherit_sentences = inherit_sentences
         self.matcher = PhraseMatcher(nlp.vocab, attr="LEMMA")
         self.triggers: dict[str, tuple[str, tuple[str | None, ...], int]] = {}  # key -> (type, POS, rank)
@@ -144,13 +167,15 @@ class EventFinder:
             verb = None
         etype = self.ontology.get(span.label_)
         lemma = t.lemma_.lower()
-        roles = verbal_roles(t, ents) if t.pos_ in ("VERB", "AUX") else nominal_roles(
+        roles = verbal_roles(t, ents, etype is not None and lemma in etype.topic_object) \
+            if t.pos_ in ("VERB", "AUX") else nominal_roles(
             span, ents, verb, of_undergoes=etype is not None and lemma in etype.of_undergoer,
-            possessor_undergoes=etype is not None and lemma in etype.possessor_undergoer)
+            possessor_undergoes=etype is not None and lemma in etype.possessor_undergoer, governors=self.governors)
         actors = _clean([e for e in roles.actors if ref_of(e).type in ACTOR_TYPES])
         targets = _clean([e for e in roles.targets if ref_of(e).type in ACTOR_TYPES and e not in actors])
         location = roles.location or self._location(t, verb, places, actors + targets)
-        return _Found(span.label_, span, actors, targets, location, self._date(t.sent, dates, t, verb),
+        inner = {i for i in (types_at or {}) if not span.start <= i < span.end}
+        return _Found(span.label_, span, actors, targets, location, self._date(t.sent, dates, t, verb, inner),
                       roles.described, t.sent.start, rank)
 
     @staticmethod
@@ -170,11 +195,15 @@ class EventFinder:
         return best[1] if best else None
 
     @staticmethod
-    def _date(sent: Span, dates: list[tuple[Span, object]], t: Token, verb: Token | None):
-        """The day of the sentence's DATE that belongs to the trigger's clause, nearest first."""
+    def _date(sent: Span, dates: list[tuple[Span, object]], t: Token, verb: Token | None,
+              others: Collection[int] = ()):
+        """The day of the sentence's DATE that belongs to the trigger's clause, nearest first; a date in the
+        phrase of another trigger is that one's ("blamed Israel for the assassination ... on January 11")."""
         best = None
         for e, day in dates:
             if not (sent.start <= e.start < sent.end) or not _governs(e.root, t, verb):
+                continue
+            if any(h.i in others for h in _path_up(e.root, t)):
                 continue
             if best is None or abs(e.start - t.i) < best[0]:
                 best = (abs(e.start - t.i), day)
@@ -279,9 +308,10 @@ def clause_verb(t: Token) -> Token | None:
     return None
 
 
-def verbal_roles(t: Token, ents: dict[int, Span]) -> Roles:
+def verbal_roles(t: Token, ents: dict[int, Span], object_is_topic: bool = False) -> Roles:
     """Roles of a verb trigger: subject and agent (passive: the subject is the target), the owner of
-    the noun a gerund completes, then objects and prepositions."""
+    the noun a gerund completes, then objects and prepositions. With `object_is_topic` the direct object
+    is what is talked about, not a target ("discussed the Syrian crisis"; `topic_object` in events.yaml)."""
     roles = _subject_roles(t, ents)
     if _subject(t) is None and t.dep_ == "pcomp" and t.head.head.pos_ == "NOUN":
         owner = next((c for c in t.head.head.children if c.dep_ == "poss"), None)
@@ -290,6 +320,8 @@ def verbal_roles(t: Token, ents: dict[int, Span]) -> Roles:
     for c in t.children:
         if c.dep_ == "dobj" and (e := ents.get(c.i)) is not None and ref_of(e).type in ("city", "place"):
             roles.location = ref_of(e)  # "recapturing Palmyra"
+        elif c.dep_ == "dobj" and object_is_topic:
+            continue
         elif c.dep_ in ("dobj", "dative", "attr", "xcomp", "ccomp") or \
                 (c.dep_ == "prep" and c.lower_ in TARGET_PREPS):
             roles.targets += _ents(c, ents)
@@ -317,19 +349,20 @@ def _subject_roles(t: Token, ents: dict[int, Span]) -> Roles:
 
 
 def nominal_roles(span: Span, ents: dict[int, Span], verb: Token | None, of_undergoes: bool = False,
-                  possessor_undergoes: bool = False) -> Roles:
+                  possessor_undergoes: bool = False, governors: GovernorVerbs | None = None) -> Roles:
     """Roles of a noun trigger: its modifiers and prepositions ("Russian airstrikes on Aleppo"), the
     actors of a clause attached to it, else those of the verb it is the object of. `of_undergoes`: the
     noun's "of" phrase names who undergoes the event ("the assassination of the ambassador");
     `possessor_undergoes`: so does its possessor when no "of" phrase follows ("the ambassador's
-    assassination"). These come from the ontology (`undergoer` in data/events.yaml)."""
+    assassination"). These come from the ontology (`undergoer` in data/events.yaml), as do the verbs whose
+    subject acts in or undergoes the event of their object (`governors`; default: those of events.yaml)."""
     t = span.root
     roles = _modifier_roles(span, ents, of_undergoes, possessor_undergoes)
     for c in [*(t.rights if t.pos_ == "NOUN" else ()), *t.children]:
         if c.dep_ == "acl":
             roles.actors += [e for e in _ents(c, ents) if ref_of(e).type in ACTOR_TYPES - {"capital"}]
     if not roles.actors and verb is not None and _object_of(t, verb):
-        _governor_roles(span, ents, verb, roles)
+        _governor_roles(span, ents, verb, roles, governors or load_governor_verbs())
     return roles
 
 
@@ -364,10 +397,22 @@ def _modifier_roles(span: Span, ents: dict[int, Span], of_undergoes: bool = Fals
     return roles
 
 
-def _governor_roles(span: Span, ents: dict[int, Span], verb: Token, roles: Roles) -> None:
-    """A noun trigger naming no actor takes the subject of the verb governing it ("Russia carried out
-    airstrikes on positions of Daesh") and, lacking targets, that verb's target phrases."""
+def _governor_roles(span: Span, ents: dict[int, Span], verb: Token, roles: Roles, governors: GovernorVerbs) -> None:
+    """A noun trigger naming no actor takes the subject of the verb governing it when that verb's subject
+    acts ("Russia carried out airstrikes on positions of Daesh") and, lacking targets, that verb's target
+    phrases; when the verb's subject undergoes the event ("Assad received support from Iran"), the subject
+    is a target and a `from` phrase names the actor."""
+    lemma = verb.lemma_.lower()
     subj = _subject(verb)
+    if lemma in governors.undergoes:
+        if subj is not None and subj.i not in span_range(span) and not _passive(verb, subj):
+            roles.targets += _ents(subj, ents)
+        for c in verb.children:
+            if c.dep_ == "prep" and c.lower_ == "from":
+                roles.actors += _ents(c, ents)
+        return
+    if lemma not in governors.acts:
+        return
     if subj is not None and subj.i not in span_range(span):
         roles.actors += _ents(subj, ents)
         roles.described = not roles.actors
@@ -394,6 +439,16 @@ def _governor(t: Token) -> Token | None:
         if h.pos_ in ("VERB", "AUX"):
             return h
     return None
+
+
+def _path_up(x: Token, t: Token) -> list[Token]:
+    """The heads from `x` up to (not including) `t`; all of `x`'s heads when `t` is not among them."""
+    out = []
+    for h in x.ancestors:
+        if h.i == t.i:
+            break
+        out.append(h)
+    return out
 
 
 def _governs(date_root: Token, t: Token, verb: Token | None) -> bool:

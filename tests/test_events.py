@@ -112,3 +112,9 @@ def test_a_date_in_a_nested_event_is_that_events():
     text = "Moscow blamed Kyiv for the assassination of a Russian general in Moscow on Friday."
     assert one(text, "assault").date == date(2016, 12, 23)
     assert one(text, "condemn").date is None  # "on Friday" hangs from the assassination
+
+
+def test_events_naming_no_actor_are_not_one_event_for_that():
+    text = "Hezbollah was attacked on Monday. Later, ISIS was bombed."
+    assaults = [ev for ev in events(text) if ev.type == "assault"]
+    assert [[t.name for t in ev.targets] for ev in assaults] == [["Hezbollah"], ["ISIS"]]

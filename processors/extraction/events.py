@@ -232,9 +232,9 @@ class EventFinder:
 
     @staticmethod
     def _merge(found: list[_Found]) -> list[_Found]:
-        """One event per mention chain: same type, and the same actors or a noun mention naming none within
-        two sentences ("the conversation") and no other target, with compatible dates and places; later
-        mentions complete the first."""
+        """One event per mention chain: same type, and the same (named) actors or a noun mention naming none
+        within two sentences ("the conversation") and no other target, with compatible dates and places;
+        later mentions complete the first. Two mentions that both name no actor are not one event for that."""
         sent_no: dict[int, int] = {}
         for f in found:
             sent_no.setdefault(f.sent, len(sent_no))
@@ -245,7 +245,7 @@ class EventFinder:
                 okeys = {ref_of(e).key for e in o.actors}
                 close = sent_no[f.sent] - sent_no[o.sent] <= 2
                 bare = f if not keys else o  # a mention naming no actors joins when it is a noun ("the talks")
-                if o.type == f.type and (keys == okeys or ((not keys or not okeys) and close and _same_targets(f, o)
+                if o.type == f.type and ((keys and keys == okeys) or ((not keys or not okeys) and close and _same_targets(f, o)
                                                            and bare.trigger.root.pos_ in ("NOUN", "PROPN"))) \
                         and (o.date is None or f.date is None or o.date == f.date) \
                         and (o.location is None or f.location is None or o.location.key == f.location.key):

@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 
 from newsmon import metrics
 from newsmon.records import DeadLetter, RawArticle, stable_id
+from newsmon.secrets import redact
 from newsmon.settings import Settings
 from newsmon.streams import RAW
 from newsmon.producers.config import FeedConfig
@@ -344,7 +345,7 @@ async def _start_poller(settings: Settings, stop: asyncio.Event) -> Poller | Non
         except KafkaError as exc:
             failures += 1
             wait = min(60.0, 2.0 * 2 ** (failures - 1))
-            log.error("broker %s: unreachable (%s), retry in %s", settings.kafka_bootstrap_servers,
+            log.error("broker %s: unreachable (%s), retry in %s", redact(str(settings.kafka_bootstrap_servers)),
                       kafka_reason(exc), human_s(wait))
             await _sleep_unless(stop, wait)
     return None

@@ -146,8 +146,9 @@ class RuleSet(BaseModel):
         """Every destination resolves now to a URL apprise can load: a missing `${NAME}` or a URL apprise
         refuses stops the load (`RuleError` with the rule and the destination's position, no part of the
         URL), not the first alert's delivery."""
-        places = [(None, f"destination {name!r} #{i}", url) for name, v in self.destinations.items()
-                  for i, url in enumerate([v] if isinstance(v, str) else v, 1)]
+        places: list[tuple[str | None, str, str]] = [
+            (None, f"destination {name!r} #{i}", url) for name, v in self.destinations.items()
+            for i, url in enumerate([v] if isinstance(v, str) else v, 1)]
         places += [(r.name, f"destination #{i} ({label(r.name, i, d)})", d) for r, i, d in self._inline()]
         for rule, where, url in places:
             try:

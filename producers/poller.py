@@ -270,7 +270,7 @@ class Poller:
         doc = content[:DEAD_LETTER_DOC_CHARS].decode("utf-8", errors="replace")
         letter = DeadLetter(stage="produce", error=f"feed {feed.name}: malformed feed: {reason}",
                             error_type="MalformedFeed", key=feed.name,
-                            payload={"feed": feed.name, "url": feed.url, "document": doc,
+                            payload={"feed": feed.name, "url": redact(feed.url), "document": doc,
                                      "document_bytes": len(content)})
         if await asyncio.to_thread(self.publisher.dead_letter, letter):
             self.seen.mark_seen([(letter_id, feed.name, feed.url)])
@@ -283,7 +283,7 @@ class Poller:
                 continue
             log.warning("feed %s: entry skipped (%s)", feed.name, r.reason)
             letter = DeadLetter(stage="produce", error=f"feed {feed.name}: {r.reason}", error_type="MalformedEntry",
-                                key=feed.name, payload={"feed": feed.name, "url": feed.url, "entry": r.entry})
+                                key=feed.name, payload={"feed": feed.name, "url": redact(feed.url), "entry": r.entry})
             if await asyncio.to_thread(self.publisher.dead_letter, letter):
                 self.seen.mark_seen([(letter_id, feed.name, feed.url)])
         return len(rejected)

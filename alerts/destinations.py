@@ -7,7 +7,10 @@ and position that give it, e.g. `mailtos://mail.example.org (Putin on Syria #2)`
 are unique, so the label is too, and it is computed from the rules file alone: the processor that writes
 it into alerts and the notifier that resolves it back (`RuleSet.urls`), in another process or container,
 agree with no key or state to share. No hash of the URL is used: a hash of a URL with a password can be
-brute-forced back to the password.
+brute-forced back to the password. Renaming a rule or reordering its destinations changes the labels (as
+a rename changes its alert ids): deliveries still queued under the old label are dead-lettered with the
+reason. Labels of earlier releases (privacy form and a short hash) are still resolved (`LEGACY_LABEL`), so
+alerts and ledger rows from before an upgrade are delivered; they are never written.
 """
 
 from __future__ import annotations

@@ -221,3 +221,32 @@ def test_status_search_and_sink_start_print_no_password(stack_settings, caplog, 
     started = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sink: consuming")]
     assert started and "elastic:****@127.0.0.1" in started[0]
     assert password not in caplog.text
+
+
+def test_deliveries_queued_under_an_earlier_label_are_still_delivered(tmp_path):
+    """Ledger rows an earlier release queued under its label (privacy form + short hash of the URL) resolve
+    to the same URL after the upgrade: delivered, not dead-lettered as unknown."""
+    import time
+
+    from newsmon.alerts.message import make_alert
+    from newsmon.alerts.notify import Ledger, Notifier
+    from newsmon.records import stable_id
+    from tests.test_notify import statement
+
+    url = "json://127.0.0.1:9/hook?token=t0ken"
+    rules = parse_rules(f"rules:\n  - name: Putin\n    query: putin\n    destinations: ['{url}']\n")
+    old_label = f"json://127.0.0.1:9/hook#{stable_id(url)[:8]}"
+    settings = Settings(data_dir=tmp_path / "data", topic_prefix="t")
+    ledger = Ledger.for_settings(settings)
+    alert = make_alert("Putin", "statements", statement(1), [old_label])
+    target = stable_id(old_label, url)
+    ledger.enqueue(alert, target, old_label)
+    sent, letters = [], []
+    notifier = Notifier(settings, rules, ledger, letters.append, send=lambda u, a: sent.append((u, a.id)))
+    notifier.start()
+    deadline = time.monotonic() + 10
+    while ledger.status(alert.id, target) != "sent" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    notifier.stop(5)
+    assert sent == [(url, alert.id)] and letters == [] and ledger.status(alert.id, target) == "sent"
+    ledger.close()

@@ -6,7 +6,8 @@ rules file). A sqlite ledger in the data directory is both outbox and record: th
 delivers from it, so a slow receiver holds up only its own alerts and the consumer keeps polling. A
 failed attempt is retried with backoff and jitter; when the retry budget is spent the alert goes to the
 dead-letter topic (stage `notify`) with the reason and stays `dead` in the ledger until
-`newsmon alerts redeliver` queues it again.
+`newsmon alerts redeliver` queues it again. A URL apprise cannot load is dead-lettered at once (retrying
+cannot help); the rules loader refuses such URLs, so this only meets one whose `${NAME}` changed since.
 
 What "once" means: the ledger writes `sending` before an attempt and `sent` after, so a replayed alert is
 never sent again and a restart never re-sends what was confirmed. An attempt that was cut off (a crash
@@ -34,6 +35,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from newsmon import metrics
+from newsmon.alerts.destinations import loadable, mask
 from newsmon.alerts.message import title
 from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.consume import CommitAfter
@@ -216,7 +218,7 @@ def deliver(url: str, alert: Alert, timeout_s: float = 30.0) -> str | None:
     result = ap.notify(body=alert.message, title=title(alert), body_format=apprise.NotifyFormat.TEXT,
                        log_callback=lambda entry, *_: errors.append(str(getattr(entry, "message", entry))),
                        log_level=logging.WARNING)
-    return None if result else ("; ".join(errors[-3:]) or "delivery failed")
+    return None if result else (mask("; ".join(errors[-3:])) or "delivery failed")
 
 
 @dataclass
@@ -250,6 +252,7 @@ class Notifier:
         self.stats = NotifyStats()
         names = set(rules.destinations) | {d for rule in rules.rules for d in rules.labels(rule)}
         self.urls = {stable_id(d, url): url for d in sorted(names) for url in rules.urls(d)}
+        self.unloadable = {target for target, url in self.urls.items() if not loadable(url)}
         self._wake: dict[str, threading.Event] = {}
         self._workers: list[threading.Thread] = []
 
@@ -261,14 +264,30 @@ class Notifier:
     def start(self) -> None:
         """One worker per destination URL of the rules, and per target the ledger still owes deliveries to."""
         for target, destination in self.ledger.due_targets().items():
-            if target not in self.urls:
+            if target not in self.urls and not self._resolve(target, destination):
                 self._drain_unknown(target, destination)
-        for target in self.urls:
-            self._wake[target] = threading.Event()
-            worker = threading.Thread(target=self._work, args=(target,), name=f"newsmon-notify-{target[:8]}",
-                                      daemon=True)
-            worker.start()
-            self._workers.append(worker)
+        for target in list(self.urls):
+            self._start_worker(target)
+
+    def _resolve(self, target: str, destination: str) -> bool:
+        """Find the URL of a target named otherwise than by the current rules' labels (alerts and ledger
+        rows of an earlier release: see `RuleSet.urls`); whether found."""
+        url = next((u for u in self.rules.urls(destination) if stable_id(destination, u) == target), None)
+        if url is None:
+            return False
+        self.urls[target] = url
+        if not loadable(url):
+            self.unloadable.add(target)
+        return True
+
+    def _start_worker(self, target: str) -> None:
+        if target in self._wake:
+            return
+        self._wake[target] = threading.Event()
+        worker = threading.Thread(target=self._work, args=(target,), name=f"newsmon-notify-{target[:8]}",
+                                  daemon=True)
+        worker.start()
+        self._workers.append(worker)
 
     def stop(self, timeout_s: float | None = None) -> None:
         """Stop the workers, waiting for attempts in flight (an attempt cut short is re-sent on restart)."""
@@ -298,6 +317,8 @@ class Notifier:
                            f"file)", 0, meta)
             elif self.ledger.enqueue(alert, target, destination):
                 queued += 1
+                if target not in self._wake and self._resolve(target, destination):
+                    self._start_worker(target)
                 self._wake[target].set()
         if queued or not targets:  # a re-read after a restart is not printed again
             self.print(alert)
@@ -332,6 +353,11 @@ class Notifier:
             log.warning("notify: %s to %s may have been delivered before the restart; sending again with the same "
                         "alert id (%s) for the receiver to drop a repeat", alert.id, destination, IDEMPOTENCY_HEADER)
         attempts = due.attempts
+        if target in self.unloadable:
+            self._dead(alert, destination, target, "apprise cannot load this destination's URL (unknown service "
+                       "or a value it refuses): not retried",
+                       attempts, None)
+            return
         url = self.urls[target]
 
         def attempt() -> None:

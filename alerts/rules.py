@@ -13,8 +13,10 @@ rules:
 
 A rule that does not parse, names an unknown field or gives a field a value of the wrong type is
 refused with the rule's name and the error's position in the query (`RuleError`). Query semantics
-are Elasticsearch's `query_string` (see `alerts.query`). Alerts carry destination names; a URL given
-inline travels as a label with its secrets masked and is resolved from this file by the notifier.
+are Elasticsearch's `query_string` (see `alerts.query`). Every destination URL (after `${NAME}`
+expansion) must be one apprise can load, else the file is refused with the rule and the destination's
+position. Alerts carry destination names; a URL given inline travels as a label that shows no part of its
+secrets (`alerts.destinations.label`) and is resolved from this file by the notifier.
 A throttled alert is still indexed and recorded in the delivery ledger, only not pushed.
 """
 
@@ -30,6 +32,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
+from newsmon.alerts.destinations import LEGACY_LABEL, label, loadable
 from newsmon.alerts.message import make_alert
 from newsmon.alerts.query import KINDS, Doc, Query, QueryError, compile_query, fields_for
 from newsmon.records import Alert
@@ -113,25 +116,48 @@ class RuleSet(BaseModel):
         inline in a rule (see `label`); [] when unknown."""
         got = self.destinations.get(destination)
         if got is None:
-            inline = {label(d): d for r in self.rules for d in r.destinations if d not in self.destinations}
-            return [expand(inline[destination])] if destination in inline else []
+            inline = {label(r.name, i, d): d for r, i, d in self._inline()}
+            if destination not in inline:
+                return [expand(url) for url in self._legacy(destination)]
+            return [expand(inline[destination])]
         # `${NAME}`: from the environment (newsmon.secrets)
         return [expand(url) for url in ([got] if isinstance(got, str) else got)]
 
     def labels(self, rule: Rule) -> list[str]:
         """The destinations an alert of `rule` carries: names, and inline URLs by their secret-free label."""
-        return [d if d in self.destinations else label(d) for d in rule.destinations]
+        return [d if d in self.destinations else label(rule.name, i, d) for i, d in enumerate(rule.destinations, 1)]
 
-    def _check_references(self) -> None:
-        """Every `${NAME}` in a destination can be resolved now: a missing secret stops at load time, not at
-        the first alert (`RuleError` naming the variable)."""
-        urls = [u for v in self.destinations.values() for u in ([v] if isinstance(v, str) else v)]
-        urls += [d for r in self.rules for d in r.destinations if d not in self.destinations]
-        for url in urls:
+    def _inline(self) -> list[tuple[Rule, int, str]]:
+        """(rule, 1-based position, URL) of every URL given inline in a rule."""
+        return [(r, i, d) for r in self.rules for i, d in enumerate(r.destinations, 1) if d not in self.destinations]
+
+    def _legacy(self, destination: str) -> list[str]:
+        """The inline URL an alert of an earlier release names by its old label (privacy form + short hash of
+        the URL), so alerts and ledger rows written before the upgrade still resolve; never written now."""
+        from newsmon.records import stable_id
+
+        old = LEGACY_LABEL.match(destination)
+        if old is None:
+            return []
+        return [d for _, _, d in self._inline()
+                if d.startswith(old["scheme"] + "://") and stable_id(d)[:8] == old["hash"]][:1]
+
+    def _check_destinations(self) -> None:
+        """Every destination resolves now to a URL apprise can load: a missing `${NAME}` or a URL apprise
+        refuses stops the load (`RuleError` with the rule and the destination's position, no part of the
+        URL), not the first alert's delivery."""
+        places: list[tuple[str | None, str, str]] = [
+            (None, f"destination {name!r} #{i}", url) for name, v in self.destinations.items()
+            for i, url in enumerate([v] if isinstance(v, str) else v, 1)]
+        places += [(r.name, f"destination #{i} ({label(r.name, i, d)})", d) for r, i, d in self._inline()]
+        for rule, where, url in places:
             try:
-                expand(url)
+                expanded = expand(url)
             except MissingSecret as exc:
-                raise RuleError(f"destination {url!r}: {exc}") from None
+                raise RuleError(f"{where}: {exc}", rule) from None
+            if not loadable(expanded):
+                raise RuleError(f"{where}: not a URL apprise can load (unknown service, or a value it refuses; "
+                                f"see the apprise documentation of the service)", rule)
 
     def compile(self) -> "RuleSet":
         """Compile every rule and build the anchor index (raises `RuleError` on the first bad rule)."""
@@ -144,7 +170,7 @@ class RuleSet(BaseModel):
                 if d not in self.destinations and "://" not in d and not references(d):
                     raise RuleError(f"unknown destination {d!r} (define it under destinations: or give an "
                                     f"apprise URL)", rule.name)
-        self._check_references()
+        self._check_destinations()
         self._index = {}
         for kind in KINDS:
             anchored: dict[str, list[int]] = defaultdict(list)
@@ -193,18 +219,6 @@ def _fires(rule: Rule, doc: Doc) -> bool:
     except Exception:
         log.exception("rule %r failed on a record; it is skipped for this record", rule.name)
         return False
-
-
-def label(url: str) -> str:
-    """A destination URL as alerts carry it into topics and the index: apprise's privacy form (secrets
-    masked) plus a short hash, so it names the URL without revealing it."""
-    import apprise
-
-    from newsmon.records import stable_id
-
-    plugin = apprise.Apprise.instantiate(url)
-    shown = plugin.url(privacy=True) if plugin else url.split("://", 1)[0] + "://…"
-    return f"{shown.split('?', 1)[0]}#{stable_id(url)[:8]}"
 
 
 def _duplicate_names(rules: list[Rule]) -> str | None:

@@ -15,6 +15,7 @@ from newsmon.bench.cli import app as bench_app
 from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
 from newsmon.logs import setup_logging
+from newsmon.secrets import redact
 from newsmon.settings import Settings, get_settings
 from newsmon.processors.extraction.cli import extract
 from newsmon.processors.extraction.evaluate import eval_app
@@ -206,7 +207,7 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
         typer.secho(f"search failed ({exc.meta.status}): {reason or exc.message}", fg="red", err=True)
         raise typer.Exit(1) from None
     except TransportError as exc:
-        typer.secho(f"Elasticsearch at {settings.elasticsearch_url} is unreachable: {exc}", fg="red", err=True)
+        typer.secho(redact(f"Elasticsearch at {settings.elasticsearch_url} is unreachable: {exc}"), fg="red", err=True)
         raise typer.Exit(1) from None
     table = Table(title=f"{kind}: {total} match {query!r}" + (f" (newest {len(docs)})" if total > len(docs) else ""))
     widths = {"quote": 80, "title": 60, "message": 60, "error": 80, "url": 50}

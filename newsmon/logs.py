@@ -10,8 +10,24 @@ import logging
 import logging.config
 from typing import Any
 
+from newsmon.secrets import redact
+
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 NOISY = ("kafka", "elastic_transport", "httpx", "httpcore", "aiokafka", "trafilatura", "htmldate", "courlan")  # their info lines drown ours
+
+
+class RedactSecrets(logging.Filter):
+    """Masks URL credentials in every line (`newsmon.secrets.redact`): a message or an exception that quotes
+    `ELASTICSEARCH_URL`, a broker or a feed URL with `user:password@` or `?token=` shows `****` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
 
 
 class ServiceFields(logging.Filter):
@@ -33,10 +49,10 @@ def logging_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"service": {"()": ServiceFields}},
+        "filters": {"service": {"()": ServiceFields}, "redact": {"()": RedactSecrets}},
         "formatters": {"newsmon": formatter},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": "newsmon", "filters": ["service"]}},
+                                "formatter": "newsmon", "filters": ["redact", "service"]}},
         "root": {"level": number, "handlers": ["stderr"]},
         "loggers": {name: {"level": max(logging.WARNING, number)} for name in NOISY},
     }

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from newsmon.secrets import redact
 from newsmon.settings import Settings
 
 
@@ -32,7 +33,7 @@ def wait_until_ready(name: str, where: str, probe: Callable[[], None], *, timeou
 
     def progress(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        say(f"waiting for {name} at {where}: {error} (attempt {state.attempt_number}, "
+        say(f"waiting for {name} at {where}: {redact(str(error))} (attempt {state.attempt_number}, "
             f"{time.monotonic() - started:.0f}s of {timeout_s:.0f}s)")
 
     retrying = Retrying(stop=stop_after_delay(timeout_s), wait=wait_exponential(multiplier=0.5, max=max_wait_s),
@@ -40,12 +41,12 @@ def wait_until_ready(name: str, where: str, probe: Callable[[], None], *, timeou
     try:
         retrying(probe)
     except NotReady as exc:
-        raise ServerUnavailable(f"{name} at {where} did not answer within {timeout_s:.0f}s: {exc}") from None
+        raise ServerUnavailable(redact(f"{name} at {where} did not answer within {timeout_s:.0f}s: {exc}")) from None
 
 
 def describe_error(exc: BaseException) -> str:
     """`TypeName: message`, once (kafka-python's messages already start with their type)."""
-    text, name = str(exc), type(exc).__name__
+    text, name = redact(str(exc)), type(exc).__name__
     return text if text.startswith(name) else f"{name}: {text}" if text else name
 
 
@@ -89,7 +90,7 @@ def probe_elasticsearch(settings: Settings) -> None:
 
 def wait_for_stack(settings: Settings, *, timeout_s: float, say: Callable[[str], None] = print) -> None:
     """Wait for Kafka, then Elasticsearch (each up to `timeout_s`)."""
-    wait_until_ready("Kafka", str(settings.kafka_bootstrap_servers), lambda: probe_kafka(settings),
+    wait_until_ready("Kafka", redact(str(settings.kafka_bootstrap_servers)), lambda: probe_kafka(settings),
                      timeout_s=timeout_s, say=say)
-    wait_until_ready("Elasticsearch", str(settings.elasticsearch_url), lambda: probe_elasticsearch(settings),
+    wait_until_ready("Elasticsearch", redact(str(settings.elasticsearch_url)), lambda: probe_elasticsearch(settings),
                      timeout_s=timeout_s, say=say)

@@ -9,6 +9,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from newsmon.kafka import make_admin, make_consumer
+from newsmon.secrets import redact
 from newsmon.settings import Settings
 from newsmon.streams import Stream, topic_names
 
@@ -143,16 +144,16 @@ def server_names(settings: Settings) -> tuple[str, str]:
                 version = ".".join(map(str, admin._client.check_version()))  # highest protocol both sides speak
             finally:
                 admin.close()
-            kafka = f"Kafka (protocol {version}) at {settings.kafka_bootstrap_servers}"
+            kafka = f"Kafka (protocol {version}) at {redact(str(settings.kafka_bootstrap_servers))}"
         except Exception as exc:  # noqa: BLE001 - status reports, it does not fail
-            kafka = f"Kafka at {settings.kafka_bootstrap_servers}: unreachable ({exc})"
+            kafka = redact(f"Kafka at {settings.kafka_bootstrap_servers}: unreachable ({exc})")
     if search is None:
         from newsmon.indices import make_client
 
         try:
             nodes = make_client(settings, request_timeout=5).nodes.info(node_id="_local", metric="_none")["nodes"]
             version = next(iter(nodes.values())).get("version", "?") if nodes else "?"
-            search = f"Elasticsearch {version} at {settings.elasticsearch_url}"
+            search = f"Elasticsearch {version} at {redact(str(settings.elasticsearch_url))}"
         except Exception as exc:  # noqa: BLE001
-            search = f"Elasticsearch at {settings.elasticsearch_url}: unreachable ({exc})"
-    return kafka, search
+            search = redact(f"Elasticsearch at {settings.elasticsearch_url}: unreachable ({exc})")
+    return redact(kafka), redact(search)

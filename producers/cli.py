@@ -11,6 +11,7 @@ import typer
 
 from newsmon.clierrors import exit_on_config_errors
 from newsmon.endpoints import NoStackError, resolve
+from newsmon.secrets import redact
 from newsmon.settings import Settings, get_settings
 from newsmon.topics import ensure_topics
 from newsmon.producers.config import FeedConfigError, load_feeds
@@ -50,7 +51,7 @@ def produce(
         if once:
             report = poll_once(settings, feed_list)
             for r in report.feeds.values():
-                typer.echo(f"{r.feed:<24} {r.describe()}")
+                typer.echo(f"{r.feed:<24} {redact(r.describe())}")
             typer.echo(f"published {report.published}, already seen {report.seen}, "
                        f"malformed entries {report.rejected}, failed feeds {len(report.errors)} of {len(feed_list)}")
             return

@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 
 from newsmon import metrics
 from newsmon.records import DeadLetter, RawArticle, stable_id
+from newsmon.secrets import redact
 from newsmon.settings import Settings
 from newsmon.streams import RAW
 from newsmon.producers.config import FeedConfig
@@ -269,7 +270,7 @@ class Poller:
         doc = content[:DEAD_LETTER_DOC_CHARS].decode("utf-8", errors="replace")
         letter = DeadLetter(stage="produce", error=f"feed {feed.name}: malformed feed: {reason}",
                             error_type="MalformedFeed", key=feed.name,
-                            payload={"feed": feed.name, "url": feed.url, "document": doc,
+                            payload={"feed": feed.name, "url": redact(feed.url), "document": doc,
                                      "document_bytes": len(content)})
         if await asyncio.to_thread(self.publisher.dead_letter, letter):
             self.seen.mark_seen([(letter_id, feed.name, feed.url)])
@@ -282,7 +283,7 @@ class Poller:
                 continue
             log.warning("feed %s: entry skipped (%s)", feed.name, r.reason)
             letter = DeadLetter(stage="produce", error=f"feed {feed.name}: {r.reason}", error_type="MalformedEntry",
-                                key=feed.name, payload={"feed": feed.name, "url": feed.url, "entry": r.entry})
+                                key=feed.name, payload={"feed": feed.name, "url": redact(feed.url), "entry": r.entry})
             if await asyncio.to_thread(self.publisher.dead_letter, letter):
                 self.seen.mark_seen([(letter_id, feed.name, feed.url)])
         return len(rejected)
@@ -344,7 +345,7 @@ async def _start_poller(settings: Settings, stop: asyncio.Event) -> Poller | Non
         except KafkaError as exc:
             failures += 1
             wait = min(60.0, 2.0 * 2 ** (failures - 1))
-            log.error("broker %s: unreachable (%s), retry in %s", settings.kafka_bootstrap_servers,
+            log.error("broker %s: unreachable (%s), retry in %s", redact(str(settings.kafka_bootstrap_servers)),
                       kafka_reason(exc), human_s(wait))
             await _sleep_unless(stop, wait)
     return None

@@ -22,6 +22,7 @@ from newsmon.deadletter import DeadLetterWriter, dead_letter_limit, decode_paylo
 from newsmon import metrics
 from newsmon.kafka import consumer_config
 from newsmon.retry import retrying
+from newsmon.secrets import redact
 from newsmon.settings import Settings
 from newsmon.streams import DEAD_LETTER, stream_of
 from newsmon.indices import ensure_templates, make_client
@@ -65,7 +66,7 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_e
     dead_letters = DeadLetterWriter(producer, DEAD_LETTER.topic(settings), dead_letter_limit(settings, "sink"))
     stats = SinkStats()
     log.info("sink: consuming %s into %s", ", ".join(s.topic(settings) for s in SINK_STREAMS),
-             settings.elasticsearch_url)
+             redact(str(settings.elasticsearch_url)))
     try:
         step.run(lambda records: _index_batch(settings, client, step, dead_letters, records, stats, stop_event),
                  max_records=settings.sink_batch_size, max_wait_s=settings.sink_max_wait_s, idle_exit_s=idle_exit_s)

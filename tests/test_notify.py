@@ -237,3 +237,35 @@ def test_dead_deliveries_are_redriven_once_the_receiver_is_back(stack_settings, 
     assert res.exit_code == 0 and "2 dead deliveries queued again" in res.output, res.output
     stats = run_until(stack_settings, rules, lambda s: len(receiver.posts) == 2)
     assert sorted(receiver.keys) == sorted(a.id for a in alerts) and stats.sent == 2
+
+
+def test_a_destination_apprise_cannot_load_is_dead_lettered_at_once(stack_settings, receiver, monkeypatch, caplog):
+    """A named destination whose `${NAME}` changed, after the rules were loaded, to a URL apprise cannot load:
+    each of its alerts is dead-lettered at once with the reason (no part of the URL), not retried for the
+    600 s budget, and the other destination gets every alert meanwhile."""
+    import logging
+
+    ensure_topics(stack_settings)
+    password = "pw-0f-a-broken-hook"
+    monkeypatch.setenv("NEWSMON_TEST_BROKEN_URL", receiver.url)
+    rules = parse_rules(f"destinations:\n  desk: '{receiver.url}'\n  broken: '${{NEWSMON_TEST_BROKEN_URL}}'\n"
+                        f"rules:\n  - name: Putin\n    query: 'speaker.name:\"Vladimir Putin\"'\n"
+                        f"    destinations: [desk, broken]\n")
+    monkeypatch.setenv("NEWSMON_TEST_BROKEN_URL", f"json://user:{password}@")
+    alerts = [make_alert("Putin", "statements", statement(i), ["desk", "broken"]) for i in range(3)]
+    publish(stack_settings, alerts)
+    caplog.set_level(logging.DEBUG)
+    started = time.monotonic()
+    stats = run_until(stack_settings, rules, lambda s: s.dead_letters >= 3 and s.sent >= 3)  # budget: 600 s
+    assert time.monotonic() - started < 30
+    letters = read_dead_letters(stack_settings, 3)
+    assert stats.dead_letters == 3 and len(receiver.posts) == 3
+    assert {d.payload["destination"] for d in letters} == {"broken"}
+    assert {d.error.split(":")[0] for d in letters} == {"apprise cannot load this destination's URL (unknown service "
+                                                         "or a value it refuses)"}
+    assert sorted(d.payload["alert"]["id"] for d in letters) == sorted(a.id for a in alerts)
+    assert password not in caplog.text and not [d for d in letters if password in d.model_dump_json()]
+    ledger = notify.Ledger.for_settings(stack_settings)
+    assert ledger.counts() == {"sent": 3, "dead": 3}
+    assert ledger.states(alerts[0].id) == {"desk": "sent", "broken": "dead"}
+    ledger.close()

@@ -83,10 +83,10 @@ def test_bad_file_refused(text, fragment):
 
 
 def test_named_destinations_resolve():
-    rs = parse_rules("destinations:\n  desk: json://127.0.0.1:9/hook\n  both: [json://a/b, mailto://u:p@c]\n"
+    rs = parse_rules("destinations:\n  desk: json://127.0.0.1:9/hook\n  both: [json://a/b, mailto://u:p@c.example.org]\n"
                      "rules:\n  - name: r\n    query: putin\n    destinations: [desk, both, 'json://d/e']\n")
     assert rs.urls("desk") == ["json://127.0.0.1:9/hook"]
-    assert rs.urls("both") == ["json://a/b", "mailto://u:p@c"]
+    assert rs.urls("both") == ["json://a/b", "mailto://u:p@c.example.org"]
     assert rs.urls("nowhere") == []
 
 
@@ -95,8 +95,79 @@ def test_inline_urls_travel_as_labels_without_secrets():
                      "    destinations: ['mailtos://user:s3cret@example.org?to=desk@example.org']\n")
     (alert,) = rs.alerts("statements", PUTIN | {"content": {"text": "Putin"}})
     (dest,) = alert.destinations
-    assert "s3cret" not in alert.model_dump_json() and dest.startswith("mailtos://user:****@example.org")
+    assert "s3cret" not in alert.model_dump_json() and dest == "mailtos://example.org (r #1)"
     assert rs.urls(dest) == ["mailtos://user:s3cret@example.org?to=desk@example.org"]
+
+
+def test_labels_show_no_part_of_a_secret_and_no_hash_of_the_url():
+    """Scheme and host (when it is a host name or an address), rule and position: nothing derived from the
+    password or token, so nothing to brute-force; computed from the rules file alone."""
+    urls = ["mailtos://user:s3cretpw@mail.example.org:587?to=desk@example.org", "tgram://123456789:AAbotTOKENzz/4242",
+            "json://127.0.0.1:9/hook?token=t0kenvalue", "${NEWSMON_TEST_HOOK}", "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnl"]
+    text = "rules:\n  - name: desk feed\n    query: putin\n    destinations:\n" + "".join(f"      - '{u}'\n" for u in urls)
+    import os
+
+    os.environ["NEWSMON_TEST_HOOK"] = "json://hook.example.org/x?apikey=k3yvalue"
+    try:
+        rs = parse_rules(text)
+        labels = rs.labels(rs.rules[0])
+        assert labels == ["mailtos://mail.example.org:587 (desk feed #1)", "tgram://… (desk feed #2)",
+                          "json://127.0.0.1:9 (desk feed #3)", "${NEWSMON_TEST_HOOK} (desk feed #4)",
+                          "slack://… (desk feed #5)"]
+        assert [rs.urls(x) for x in labels] == [[u] for u in urls[:3]] + [[os.environ["NEWSMON_TEST_HOOK"]], [urls[4]]]
+        assert parse_rules(text).labels(rs.rules[0]) == labels  # another process computes the same labels
+    finally:
+        del os.environ["NEWSMON_TEST_HOOK"]
+
+
+def test_labels_of_earlier_releases_still_resolve():
+    """Alerts and ledger rows written before the upgrade name inline URLs as `privacy form#hash8`."""
+    from newsmon.records import stable_id
+
+    url = "mailtos://user:s3cret@example.org?to=desk@example.org"
+    rs = parse_rules(f"rules:\n  - name: r\n    query: putin\n    destinations: ['{url}']\n")
+    assert rs.urls(f"mailtos://user:****@example.org/#{stable_id(url)[:8]}") == [url]
+    assert rs.urls("mailtos://user:****@example.org/#00000000") == []
+
+
+@pytest.mark.parametrize("url", ["json://user:s3cretpw@", "foo://user:s3cretpw@example.org",
+                                 "mailto://user:s3cretpw@127.0.0.1:99999"])
+def test_a_destination_apprise_cannot_load_is_refused_at_load(url, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    text = f"rules:\n  - name: r\n    query: putin\n    destinations: [desk, '{url}']\ndestinations:\n  desk: json://a/b\n"
+    with pytest.raises(RuleError, match=r"rule 'r': destination #2 \(\w+://\S* \(r #2\)\): not a URL apprise can load") as e:
+        parse_rules(text)
+    assert "s3cret" not in str(e.value)
+    assert "s3cret" not in caplog.text and "s...w" not in caplog.text  # apprise's complaint is masked too
+
+
+def test_a_named_destination_that_expands_to_an_unloadable_url_is_refused(monkeypatch):
+    monkeypatch.setenv("NEWSMON_TEST_DESK_URL", "json://user:s3cretpw@")
+    text = ("destinations:\n  desk: [json://a/b, '${NEWSMON_TEST_DESK_URL}']\n"
+            "rules:\n  - name: r\n    query: putin\n    destinations: [desk]\n")
+    with pytest.raises(RuleError, match=r"destination 'desk' #2: not a URL apprise can load") as e:
+        parse_rules(text)
+    assert "s3cret" not in str(e.value)
+
+
+def test_apprise_log_lines_carry_no_part_of_a_secret(caplog):
+    """apprise quotes URLs it loads or refuses in a privacy form that keeps a password's first and last
+    letter (`user:s...w`) or a token's last four; the filter on its logger masks both."""
+    import logging
+
+    import apprise
+
+    import newsmon.alerts.destinations  # noqa: F401 - installs the filter
+
+    caplog.set_level(logging.DEBUG)
+    for url in ("foo://user:s3cretpw@example.org", "tgram://123456789:AAbotTOKENzz/4242",
+                "json://user:s3cretpw@example.org/x"):
+        apprise.Apprise.instantiate(url)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("apprise")]
+    assert lines, "apprise logged nothing to check"
+    assert not [x for x in lines if "s3cretpw" in x or "s...w" in x or "...zz" in x or "A...z" in x or "1...z" in x]
 
 
 def test_anchor_prefilter_gives_the_same_matches_as_evaluating_every_rule():

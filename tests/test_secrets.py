@@ -80,9 +80,9 @@ def test_expand_reads_the_variable_or_its_file(tmp_path):
 
 
 def test_rule_destinations_come_from_the_environment(monkeypatch):
-    monkeypatch.setenv("NEWSMON_TEST_DESK_URL", "mailtos://user:s3cr3t@127.0.0.1:9?to=desk@example.org")
+    monkeypatch.setenv("NEWSMON_TEST_DESK_URL", "mailtos://user:s3cr3t@127.0.0.1:9?from=newsmon@example.org&to=desk@example.org")
     rules = parse_rules(RULES)
-    assert rules.urls("desk") == ["mailtos://user:s3cr3t@127.0.0.1:9?to=desk@example.org"]
+    assert rules.urls("desk") == ["mailtos://user:s3cr3t@127.0.0.1:9?from=newsmon@example.org&to=desk@example.org"]
     assert rules.labels(rules.rules[0]) == ["desk"]  # alerts carry the name, never the URL
 
 
@@ -112,7 +112,7 @@ def test_a_failing_secret_destination_leaves_no_secret_anywhere(stack_settings, 
     with socket.socket() as s:  # a port nobody listens on: delivery fails, the alert is dead-lettered
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv("NEWSMON_TEST_DESK_URL", f"mailtos://desk:{password}@127.0.0.1:{port}?to=desk@example.org")
+    monkeypatch.setenv("NEWSMON_TEST_DESK_URL", f"mailtos://desk:{password}@127.0.0.1:{port}?from=newsmon@example.org&to=desk@example.org")
     caplog.set_level(logging.DEBUG)
     ensure_topics(stack_settings)
     rules = parse_rules(RULES)
@@ -134,4 +134,119 @@ def test_a_failing_secret_destination_leaves_no_secret_anywhere(stack_settings, 
     assert ledger  # the delivery ledger was written (and is searched too)
     leaked = [where for where, text in everything.items() if password in text]
     assert leaked == []
+    hint = f"desk:{password[0]}...{password[-1]}@"  # apprise's privacy form keeps the first and last letter
+    assert [where for where, text in everything.items() if hint in text] == []
     assert "delivery failed" in everything["dead letters"]
+
+
+# --- URLs redacted wherever printed or logged ----------------------------------------------------------------
+
+from newsmon.secrets import redact  # noqa: E402
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("http://elastic:pa55@127.0.0.1:9200", "http://elastic:****@127.0.0.1:9200"),
+    ("https://u:p@ss@es.example.org/x?y=1", "https://u:****@es.example.org/x?y=1"),  # the last @ ends it
+    ("Elasticsearch at https://e:pw@es:9200: unreachable (boom)", "Elasticsearch at https://e:****@es:9200: unreachable (boom)"),
+    ("SASL_SSL://u:pw@broker:9092,b2:9092", "SASL_SSL://u:****@broker:9092,b2:9092"),
+    ("https://h/feed.xml?token=abc&page=2&apikey=zz", "https://h/feed.xml?token=****&page=2&apikey=****"),
+    ("https://h/f?access_token=abc#x", "https://h/f?access_token=****#x"),
+    ("http://127.0.0.1:9200", "http://127.0.0.1:9200"),
+    ("desk@example.org wrote", "desk@example.org wrote"),
+])
+def test_redact_masks_url_passwords_and_token_parameters(text, shown):
+    assert redact(text) == shown
+
+
+def test_every_log_line_is_redacted_by_the_newsmon_handler():
+    import logging
+
+    from newsmon.logs import RedactSecrets
+
+    record = logging.LogRecord("newsmon.x", logging.ERROR, __file__, 1, "cannot reach %s: %s", (
+        f"http://elastic:{SECRET}@127.0.0.1:1", "refused"), None)
+    try:
+        raise ConnectionError(f"http://elastic:{SECRET}@127.0.0.1:1 refused")
+    except ConnectionError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    assert RedactSecrets().filter(record)
+    line = logging.Formatter().format(record)
+    assert SECRET not in line and "http://elastic:****@127.0.0.1:1" in line
+
+
+def _credential_url(url: str, password: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://elastic:{password}@{rest}"
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(400)
+def test_status_search_and_sink_start_print_no_password(stack_settings, caplog, tmp_path):
+    """`ELASTICSEARCH_URL` with user:password (reachable and not): `newsmon status`, `newsmon search` and the
+    sink's start log show `elastic:****@`, never the password."""
+    import logging
+    import socket
+    import threading
+
+    from newsmon.indices import ensure_templates, make_client
+    from newsmon.sinks.consumer import run as run_sink
+    from newsmon.topics import ensure_topics
+    from tests.test_cli import clean_env, newsmon
+
+    password = "pw-0f-the-search-server"
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    outputs = []
+    for url in (stack_settings.elasticsearch_url, closed):
+        env = clean_env(tmp_path) | {"ELASTICSEARCH_URL": _credential_url(url, password),
+                                     "KAFKA_BOOTSTRAP_SERVERS": str(stack_settings.kafka_bootstrap_servers)}
+        for args in (["status"], ["search", "*"]):
+            result = newsmon(*args, env=env)
+            outputs.append((args[0], url, result.stdout + result.stderr))
+    assert [(cmd, url) for cmd, url, out in outputs if password in out] == []
+    status_up, _, status_down, search_down = (out for _, _, out in outputs)
+    assert "elastic:****@127.0.0.1" in status_up and "elastic:****@127.0.0.1" in status_down
+    assert "unreachable" in search_down and "elastic:****@127.0.0.1" in search_down
+
+    settings = stack_settings.model_copy(update={"elasticsearch_url": _credential_url(stack_settings.elasticsearch_url,
+                                                                                      password)})
+    ensure_topics(settings)
+    ensure_templates(settings, make_client(settings))
+    caplog.set_level(logging.INFO)
+    stop = threading.Event()
+    run_sink(settings, stop, idle_exit_s=1.0)
+    started = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sink: consuming")]
+    assert started and "elastic:****@127.0.0.1" in started[0]
+    assert password not in caplog.text
+
+
+def test_deliveries_queued_under_an_earlier_label_are_still_delivered(tmp_path):
+    """Ledger rows an earlier release queued under its label (privacy form + short hash of the URL) resolve
+    to the same URL after the upgrade: delivered, not dead-lettered as unknown."""
+    import time
+
+    from newsmon.alerts.message import make_alert
+    from newsmon.alerts.notify import Ledger, Notifier
+    from newsmon.records import stable_id
+    from tests.test_notify import statement
+
+    url = "json://127.0.0.1:9/hook?token=t0ken"
+    rules = parse_rules(f"rules:\n  - name: Putin\n    query: putin\n    destinations: ['{url}']\n")
+    old_label = f"json://127.0.0.1:9/hook#{stable_id(url)[:8]}"
+    settings = Settings(data_dir=tmp_path / "data", topic_prefix="t")
+    ledger = Ledger.for_settings(settings)
+    alert = make_alert("Putin", "statements", statement(1), [old_label])
+    target = stable_id(old_label, url)
+    ledger.enqueue(alert, target, old_label)
+    sent, letters = [], []
+    notifier = Notifier(settings, rules, ledger, letters.append, send=lambda u, a: sent.append((u, a.id)))
+    notifier.start()
+    deadline = time.monotonic() + 10
+    while ledger.status(alert.id, target) != "sent" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    notifier.stop(5)
+    assert sent == [(url, alert.id)] and letters == [] and ledger.status(alert.id, target) == "sent"
+    ledger.close()

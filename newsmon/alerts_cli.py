@@ -56,7 +56,8 @@ def _published(value: str | None) -> datetime | None:
 @app.command("try")
 def try_rules(rules: Path = RULES_ARG,
               paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                                                 help="Plain-text article files (first line: title)."),
+                                                 help="Plain-text article files (a first line followed by "
+                                                      "a blank line is the title)."),
               published: str = typer.Option(None, "--published", help="Publication date of the articles (ISO, "
                                              "e.g. 2016-12-25); used by date rules and the novelty window.")
               ) -> None:
@@ -75,8 +76,13 @@ def try_rules(rules: Path = RULES_ARG,
     raws = []
     for path in paths:
         text = path.read_text(encoding="utf-8", errors="replace")
+        title, blank, body = text.partition("\n\n")
+        if not blank or "\n" in title.strip() or not body.strip():  # no headline line: all of it is the body
+            title, body = "", text
+        # the text extracted is the same either way (title, blank line, body); a known title lets novelty
+        # compare quotes without it, as it does for feed items
         raws.append(RawArticle(id=stable_id("file", path.resolve()), feed=path.stem, url=path.resolve().as_uri(),
-                               content=text, content_source="feed", published=when))
+                               title=title.strip(), content=body, content_source="feed", published=when))
     nlp = load_pipeline(settings)
     detector = NoveltyDetector.from_settings(settings)
     state: dict[str, Any] = {}  # novelty state per statement key

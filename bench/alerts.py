@@ -139,7 +139,7 @@ def in_process_latency(settings, nlp, ruleset, raws: list, receiver: _Receiver) 
     """The same work without the broker: extraction, novelty, rules, delivery, one article at a time."""
     from newsmon.alerts.notify import deliver
     from newsmon.alerts.novelty import NoveltyDetector
-    from newsmon.alerts.stream import statement_outputs
+    from newsmon.alerts.stream import judge_statement
     from newsmon.processors.agents import extract_articles
     from newsmon.streams import ALERTS, statement_key
 
@@ -151,8 +151,8 @@ def in_process_latency(settings, nlp, ruleset, raws: list, receiver: _Receiver) 
         (_, statements, _), = extract_articles(nlp, [raw])
         for st in statements:
             key = statement_key(st)
-            verdict, state[key] = detector.observe(state.get(key), st.id, st.content.text, st.timestamp)
-            for stream, _, value in statement_outputs(ruleset, st, verdict):
+            _, state[key], outputs = judge_statement(detector, ruleset, state.get(key), st)
+            for stream, _, value in outputs:
                 if stream is ALERTS:
                     deliver(receiver.url, ALERTS.decode(value))
         if raw.url in receiver.arrivals:

@@ -56,16 +56,17 @@ def _published(value: str | None) -> datetime | None:
 @app.command("try")
 def try_rules(rules: Path = RULES_ARG,
               paths: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True,
-                                                 help="Plain-text article files (first line: title)."),
+                                                 help="Plain-text article files (a first line followed by "
+                                                      "a blank line is the title)."),
               published: str = typer.Option(None, "--published", help="Publication date of the articles (ISO, "
                                              "e.g. 2016-12-25); used by date rules and the novelty window.")
               ) -> None:
     """Run extraction, novelty and the rules over text files offline; print each firing with its rule."""
     from newsmon.alerts.novelty import NoveltyDetector
-    from newsmon.alerts.stream import record_outputs, statement_outputs
+    from newsmon.alerts.stream import judge_event, judge_statement, record_outputs
     from newsmon.records import RawArticle, stable_id
     from newsmon.settings import get_settings
-    from newsmon.streams import ALERTS, statement_key
+    from newsmon.streams import ALERTS, event_key, statement_key
     from newsmon.processors.agents import extract_articles
     from newsmon.processors.extraction import load_pipeline
 
@@ -75,23 +76,34 @@ def try_rules(rules: Path = RULES_ARG,
     raws = []
     for path in paths:
         text = path.read_text(encoding="utf-8", errors="replace")
+        title, blank, body = text.partition("\n\n")
+        if not blank or "\n" in title.strip() or not body.strip():  # no headline line: all of it is the body
+            title, body = "", text
+        # the text extracted is the same either way (title, blank line, body); a known title lets novelty
+        # compare quotes without it, as it does for feed items
         raws.append(RawArticle(id=stable_id("file", path.resolve()), feed=path.stem, url=path.resolve().as_uri(),
-                               content=text, content_source="feed", published=when))
+                               title=title.strip(), content=body, content_source="feed", published=when))
     nlp = load_pipeline(settings)
     detector = NoveltyDetector.from_settings(settings)
     state: dict[str, Any] = {}  # novelty state per statement key
+    event_state: dict[str, Any] = {}  # and per event key
     fired, printed = 0, set()
     for article, statements, events in extract_articles(nlp, raws):
         outputs = record_outputs(ruleset, "articles", article)
         for ev in events:
-            outputs += record_outputs(ruleset, "events", ev)
+            key = event_key(ev)
+            verdict, event_state[key], found = judge_event(detector, ruleset, event_state.get(key), ev)
+            if not verdict.novel:
+                console.print(f"[dim]repeat ({verdict.similarity:.2f}) of event {verdict.first_id}: "
+                              f"{escape(ev.type)} {escape(ev.trigger.text)}[/]", soft_wrap=True)
+            outputs += found
         for st in statements:
             key = statement_key(st)
-            verdict, state[key] = detector.observe(state.get(key), st.id, st.content.text, st.timestamp)
+            verdict, state[key], found = judge_statement(detector, ruleset, state.get(key), st)
             if not verdict.novel:
                 console.print(f"[dim]repeat ({verdict.similarity:.2f}) of {verdict.first_id}: "
                               f"{escape(st.content.text[:80])}[/]", soft_wrap=True)
-            outputs += statement_outputs(ruleset, st, verdict)
+            outputs += found
         for stream, alert_id, value in outputs:
             if stream is not ALERTS or alert_id in printed:  # a file given twice: its alerts are the same
                 continue

@@ -166,7 +166,7 @@ COLUMNS = {
     "articles": [("time", "@timestamp"), ("feed", "feed"), ("title", "title"), ("countries", "countries"),
                  ("persons", "persons"), ("url", "url")],
     "events": [("time", "@timestamp"), ("type", "type"), ("trigger", "trigger.text"), ("location", "location.name"),
-               ("countries", "countries"), ("url", "url")],
+               ("countries", "countries"), ("sources", "source_count"), ("url", "url")],
     "alerts": [("time", "@timestamp"), ("rule", "rule"), ("kind", "kind"), ("message", "message"),
                ("record", "record_id")],
     "dead-letters": [("time", "@timestamp"), ("stage", "stage"), ("error", "error"), ("topic", "topic"),
@@ -188,8 +188,11 @@ def _get(doc: dict, paths: str):
 @exit_on_config_errors
 def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.name:\"Vladimir Putin\" AND about:SY'."),
            kind: str = typer.Option("statements", "--kind", "-k", help="statements, articles, events, alerts or dead-letters."),
-           size: int = typer.Option(20, "--size", "-n", help="Number of results (newest first).")) -> None:
-    """Search the indices with Lucene query syntax and print a table, newest first."""
+           size: int = typer.Option(20, "--size", "-n", help="Number of results (newest first)."),
+           unfold: bool = typer.Option(False, "--all", help="Also list the later copies of a statement or event "
+                                       "(folded into their first sighting by default).")) -> None:
+    """Search the indices with Lucene query syntax and print a table, newest first. Statements and events
+    that repeat an earlier one are folded into it (its `sources`), unless --all."""
     from rich.console import Console
     from rich.table import Table
 
@@ -199,7 +202,7 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
 
     settings = stack_settings(("elasticsearch",))
     try:
-        total, docs = run_search(settings, query, kind=kind, size=size)
+        total, docs = run_search(settings, query, kind=kind, size=size, folded=not unfold)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     except ApiError as exc:
@@ -211,10 +214,11 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
         raise typer.Exit(1) from None
     table = Table(title=f"{kind}: {total} match {query!r}" + (f" (newest {len(docs)})" if total > len(docs) else ""))
     widths = {"quote": 80, "title": 60, "message": 60, "error": 80, "url": 50}
-    for header, _ in COLUMNS[kind]:
+    columns = COLUMNS[kind] + ([("repeats", "first_id")] if unfold and kind in ("statements", "events") else [])
+    for header, _ in columns:
         table.add_column(header, overflow="fold")
     for doc in docs:
-        table.add_row(*(_cell(_get(doc, path), widths.get(header, 30)) for header, path in COLUMNS[kind]))
+        table.add_row(*(_cell(_get(doc, path), widths.get(header, 30)) for header, path in columns))
     Console().print(table)
 
 

@@ -175,8 +175,11 @@ class Statement(ExtractedStatement):
     model_config = {"populate_by_name": True}
 
 
+LEAD_CHARS = 2000  # the start of an article's body that an event carries for story-level novelty
+
+
 class Event(ExtractedEvent):
-    """An event, as indexed (`events` index)."""
+    """An event, as indexed (`events` index); `id` is stable across replays."""
 
     id: str
     article_id: str
@@ -184,6 +187,12 @@ class Event(ExtractedEvent):
     url: str
     feed: str
     title: str = ""
+    # the first LEAD_CHARS of the article's body (no headline): copies of one story share it, so novelty
+    # can tell a later copy even when its headline or the parse of it differs; not indexed
+    lead: str = ""
+    sources: list[str] = Field(default_factory=list)  # feeds/outlets that reported it (novelty)
+    source_count: int = 1
+    novel: bool | None = None
 
     model_config = {"populate_by_name": True}
 
@@ -216,16 +225,19 @@ class Alert(BaseModel):
 
 
 class Sighting(BaseModel):
-    """A later sighting of an already-seen statement in another outlet (topic `sightings`).
+    """A later sighting of an already-seen statement or event in another outlet (topic `sightings`).
 
-    The sink adds `source` to the first statement's `sources` and recounts `source_count`.
+    The sink adds `source` to the first record's `sources` and recounts `source_count`. `statement_id`
+    names the first record (a statement, or an event when `kind` is "events"; the field keeps its name
+    for the records already on the topic).
     """
 
+    kind: Literal["statements", "events"] = "statements"
     statement_id: str
     source: str
     url: str
     article_id: str
     timestamp: datetime = Field(default_factory=utcnow)
-    duplicate_id: str | None = None  # the later statement's own id (indexed separately, marked not novel)
-    statement_time: datetime | None = None  # the first statement's @timestamp: the index partition it is in
+    duplicate_id: str | None = None  # the later record's own id (indexed separately, marked not novel)
+    statement_time: datetime | None = None  # the first record's @timestamp: the index partition it is in
     similarity: float | None = None  # estimated Jaccard similarity of the two contents

@@ -9,11 +9,15 @@ from newsmon.settings import Settings
 from newsmon.indices import make_client
 
 KINDS = ("statements", "articles", "events", "alerts", "dead-letters")
+FOLDED_KINDS = ("statements", "events")  # kinds whose later copies the sink marks `novel: false`
 
 
 def search(settings: Settings, query: str, kind: str = "statements", size: int = 20,
-           client=None) -> tuple[int, list[dict[str, Any]]]:
-    """(total hits, newest `size` documents) of index `kind` matching the Lucene `query`."""
+           client=None, folded: bool = True) -> tuple[int, list[dict[str, Any]]]:
+    """(total hits, newest `size` documents) of index `kind` matching the Lucene `query`.
+
+    `folded`: statements and events that repeat an earlier one are left out (the first sighting carries
+    their outlets in `sources`); False lists every copy, each repeat with the `first_id` it repeats."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
     check_limits(query)  # the rule compiler's limits: a hostile query never reaches the search server
@@ -21,7 +25,9 @@ def search(settings: Settings, query: str, kind: str = "statements", size: int =
     # read-your-writes for an interactive search: what the sink acknowledged is visible (an idle index may
     # otherwise answer before its next refresh; the local stand-in does)
     client.indices.refresh(index=settings.index(kind), ignore_unavailable=True)
-    body = {"query_string": {"query": query or "*", "default_operator": "OR"}}
+    body: dict[str, Any] = {"query_string": {"query": query or "*", "default_operator": "OR"}}
+    if folded and kind in FOLDED_KINDS:
+        body = {"bool": {"must": [body], "must_not": [{"term": {"novel": False}}]}}
     response = client.search(index=settings.index(kind), query=body, size=size,
                              sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
                              track_total_hits=True, ignore_unavailable=True, allow_no_indices=True)

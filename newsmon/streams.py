@@ -3,8 +3,10 @@
 Every stage reads and writes through these declarations instead of spelling topic names: a producer
 sends `RAW.encode(article)` to `RAW.topic(settings)`, the sink decodes with `ARTICLES.decode(value)`,
 status lists `topic_names(settings)`. The key is part of a stream's contract: records with the same
-key land in the same partition, in order; for statements that is what lets novelty see one speaker's
-quotes together (see `statement_key`).
+key land in the same partition, in order; that is what lets novelty see the copies of one story
+together: a speaker's quotes (`statement_key`), an event type's events (`event_key`). Novelty state is
+kept per key in a table partitioned like its topic, so a key function must give every copy of a story
+the same key.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ def statement_key(statement: Statement) -> str:
     return speaker.id or speaker.name or " ".join(speaker.text.lower().split()) or UNATTRIBUTED_KEY
 
 
+def event_key(event: Event) -> str:
+    """Partition key of an event: its type, so novelty sees every report of a kind of event together.
+
+    Only the type: actors, targets and place differ between copies of one story often enough (a rewritten
+    headline adds a target, an outlet names the place differently) that a key built from them would send
+    copies to different partitions, where they could never be matched.
+    """
+    return event.type
+
+
 @dataclass(frozen=True)
 class Stream(Generic[R]):
     """One stream: its short name (the topic's name after the prefix), record model and key function."""
@@ -65,9 +77,9 @@ class Stream(Generic[R]):
 RAW: Stream[RawArticle] = Stream("raw", RawArticle, lambda r: r.id)
 ARTICLES: Stream[Article] = Stream("articles", Article, lambda r: r.id)
 STATEMENTS: Stream[Statement] = Stream("statements", Statement, statement_key)
-EVENTS: Stream[Event] = Stream("events", Event, lambda r: r.id)
+EVENTS: Stream[Event] = Stream("events", Event, event_key)
 ALERTS: Stream[Alert] = Stream("alerts", Alert, lambda r: r.id)
-SIGHTINGS: Stream[Sighting] = Stream("sightings", Sighting, lambda r: r.statement_id)  # with its first statement
+SIGHTINGS: Stream[Sighting] = Stream("sightings", Sighting, lambda r: r.statement_id)  # with its first record
 DEAD_LETTER: Stream[DeadLetter] = Stream("dead-letter", DeadLetter, lambda r: r.key or "")
 
 STREAMS: tuple[Stream, ...] = (RAW, ARTICLES, STATEMENTS, EVENTS, ALERTS, SIGHTINGS, DEAD_LETTER)

@@ -1,8 +1,8 @@
 """The processor worker (`newsmon process`): one Faust app with the processor agent and the alert agents.
 
 The alert agents (novelty, rules) run in the processor's app rather than in a process of their own:
-they read the statements the processor writes, keyed by speaker, and keep their novelty state in a
-changelog-backed table that moves with the partitions when workers are added.
+they read the statements (keyed by speaker) and events (keyed by type) the processor writes, and keep
+their novelty state in changelog-backed tables that move with the partitions when workers are added.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 
 Every document id is the record's stable id, so replaying a topic overwrites instead of duplicating.
 
-Statements and sightings both add to one statement document's `sources` / `source_count`, in either order
-and from several sink instances at once. That merge is done here in Python with optimistic concurrency
+Statements (and events) and sightings both add to one document's `sources` / `source_count`, in either order
+and from several sink instances at once. A sighting also marks the later copy `novel: false` with the
+`first_id` it repeats, so a search can fold repeats into their first sighting. That merge is done here in Python with optimistic concurrency
 control, not as a server-side (painless) script: the Elasticsearch we run locally (the integ-test
 distribution) has no scripting module and refused every scripted upsert. `bulk_index` reads the current
 documents (`mget`, with `_seq_no` / `_primary_term`), merges (`merge_statement`) and writes them back with
@@ -65,14 +66,16 @@ def statement_action(settings: Settings, statement: Statement) -> dict[str, Any]
 
 
 def sighting_actions(settings: Settings, sighting: Sighting) -> list[dict[str, Any]]:
-    """Add the source to the first statement; mark the later duplicate (if named) as not novel.
-    Partitioned, the first statement is in the partition of its own time (`statement_time`), the duplicate
-    in that of the sighting (its own time)."""
-    first = index_for(settings, "statements", sighting.statement_time or sighting.timestamp)
+    """Add the source to the first record (statement or event: `sighting.kind`); mark the later duplicate
+    (if named) as not novel. Partitioned, the first record is in the partition of its own time
+    (`statement_time`), the duplicate in that of the sighting (its own time)."""
+    kind = sighting.kind
+    first = index_for(settings, kind, sighting.statement_time or sighting.timestamp)
     actions = [merge_action(first, sighting.statement_id, {}, [sighting.source], {"id": sighting.statement_id})]
     if sighting.duplicate_id and sighting.duplicate_id != sighting.statement_id:
-        actions.append(merge_action(index_for(settings, "statements", sighting.timestamp), sighting.duplicate_id, {"novel": False, "first_id": sighting.statement_id},
-                                    [], {"id": sighting.duplicate_id}))
+        actions.append(merge_action(index_for(settings, kind, sighting.timestamp), sighting.duplicate_id,
+                                    {"novel": False, "first_id": sighting.statement_id}, [],
+                                    {"id": sighting.duplicate_id}))
     return actions
 
 
@@ -106,12 +109,16 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def event_action(settings: Settings, event: Event) -> dict[str, Any]:
+    """A merge, like a statement's: the sources that sightings added survive the event written (again)
+    after them. The article lead, carried for novelty, is not stored (the article has it)."""
     doc = _dump(event)
+    doc.pop("lead", None)
+    sources = doc.pop("sources", None) or [event.feed]
+    doc.pop("source_count", None)
     loc = event.location
     if loc is not None and loc.lat is not None and loc.lon is not None:
         doc["location"]["point"] = {"lat": loc.lat, "lon": loc.lon}
-    return {"_op_type": "index", "_index": index_for(settings, "events", event.timestamp), "_id": event.id,
-            "_source": doc}
+    return merge_action(index_for(settings, "events", event.timestamp), event.id, doc, sources, {})
 
 
 def alert_action(settings: Settings, alert: Alert) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The statement merge the sink does in Python (it replaced a painless script): pure, no server needed.
+"""The statement (and event) merge the sink does in Python (it replaced a painless script): pure, no server needed.
 
 `hypothesis` is not installed here, so the properties are checked over seeded random sequences.
 """
@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 import random
+from datetime import datetime, timezone
 
 import pytest
 
-from newsmon.records import Sighting
+from newsmon.records import Event, Place, Sighting, Span
 from newsmon.settings import Settings
 from newsmon.sinks.elasticsearch import MERGE_OP, fold_merges, merge_statement, record_actions
-from newsmon.streams import SIGHTINGS
+from newsmon.streams import EVENTS, SIGHTINGS
 
 
 def merge(doc=None, sources=(), upsert=None):
@@ -98,3 +99,22 @@ def test_statements_and_sightings_become_merge_actions_without_scripts():
                      "sources": ["afp"], "upsert": {"id": "st1"}}
     assert dup == {"_op_type": MERGE_OP, "_index": settings.index("statements"), "_id": "st3",
                    "doc": {"novel": False, "first_id": "st1"}, "sources": [], "upsert": {"id": "st3"}}
+
+
+def test_events_and_event_sightings_merge_like_statements():
+    settings = Settings(index_prefix="t")
+    event = Event(id="ev1", article_id="art1", timestamp=datetime(2017, 1, 10, tzinfo=timezone.utc), url="u",
+                  feed="reuters", type="assault", trigger=Span(start=0, end=6, text="bombed"), lead="IDLIB - ...",
+                  location=Place(name="Idlib", country="SY", lat=35.9, lon=36.6), sources=["reuters"])
+    [action] = record_actions(settings, EVENTS, EVENTS.encode(event)[1])
+    assert action["_op_type"] == MERGE_OP and action["_id"] == "ev1" and action["sources"] == ["reuters"]
+    assert "lead" not in action["doc"] and "sources" not in action["doc"], "the lead is for novelty only"
+    assert action["doc"]["location"]["point"] == {"lat": 35.9, "lon": 36.6}
+    sighting = Sighting(kind="events", statement_id="ev1", source="afp", url="http://afp.test/3",
+                        article_id="art3", duplicate_id="ev3")
+    first, dup = record_actions(settings, SIGHTINGS, sighting.model_dump_json())
+    assert (first["_index"], first["_id"], first["sources"]) == (settings.index("events"), "ev1", ["afp"])
+    assert (dup["_index"], dup["_id"], dup["doc"]) == (settings.index("events"), "ev3",
+                                                       {"novel": False, "first_id": "ev1"})
+    # the event written again after its sighting keeps the source the sighting added
+    assert fold_merges(None, [first, action])["sources"] == ["afp", "reuters"]

@@ -137,7 +137,7 @@ def test_novelty_runs_without_rules(stack_settings):
     ensure_topics(stack_settings)
     app = create_app(stack_settings)  # no rules file: repeats are still recorded, nothing alerts
     topics = {t for agent in app.agents.values() for t in agent.channel.topics}
-    assert settings_topics(stack_settings, RAW, STATEMENTS) == topics
+    assert settings_topics(stack_settings, RAW, STATEMENTS, EVENTS) == topics  # statements and events: novelty
 
 
 def settings_topics(settings, *streams: Stream) -> set[str]:

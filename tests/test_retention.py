@@ -99,8 +99,10 @@ def test_upserts_never_duplicate_across_a_month_boundary(monthly):
     assert doc["sources"] == ["reuters", "seed"] and doc["source_count"] == 2 and doc["content"]["text"]
     [(dup_index, dup)] = copies(monthly, later.id)
     assert dup_index == f"{monthly.index('statements')}-2016.12" and dup["novel"] is False
-    total, docs = search(monthly, "speaker.name:\"Vladimir Putin\"", kind="statements")
+    total, docs = search(monthly, "speaker.name:\"Vladimir Putin\"", kind="statements", folded=False)
     assert total == 2 and {d["id"] for d in docs} == {first.id, later.id}  # the alias reads both months
+    total, docs = search(monthly, "speaker.name:\"Vladimir Putin\"", kind="statements")
+    assert total == 1 and docs[0]["id"] == first.id, "folded: the later copy is a source of the first"
 
 
 @pytest.mark.integration

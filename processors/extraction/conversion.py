@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from spacy.tokens import Doc
 
-from newsmon.records import Article, Event, Extraction, RawArticle, Statement, stable_id
+from newsmon.records import LEAD_CHARS, Article, Event, Extraction, RawArticle, Statement, stable_id
 
 __all__ = ["to_extraction", "records_of", "country_codes"]
 
@@ -78,5 +78,7 @@ def _statements(raw: RawArticle, ex: Extraction, watchlist: list[str]) -> list[S
 
 
 def _events(raw: RawArticle, ex: Extraction, watchlist: list[str]) -> list[Event]:
+    lead = (raw.content or raw.summary)[:LEAD_CHARS]
     return [Event(**{**ev.model_dump(), "countries": _order(ev.countries, watchlist)}, **_common(raw),
-                  id=stable_id(raw.id, "event", ev.type, ev.trigger.start, ev.trigger.end)) for ev in ex.events]
+                  id=stable_id(raw.id, "event", ev.type, ev.trigger.start, ev.trigger.end), lead=lead,
+                  sources=[raw.feed]) for ev in ex.events]

@@ -337,7 +337,9 @@ class StatementFinder:
         word_before = text[max(0, i - 5):i + 1].split()[-1].lower() if text[max(0, i - 5):i + 1].split() else ""
         if word_before in self.cues.clause_openers:
             return False
-        return not re.search(r"[.!?]\W*$", inner)
+        # quoted words running on in the sentence, or a one-sentence quote closing it ("it is "unfit to
+        # serve."): part of what the cue reports; a quote of several sentences is speech of its own
+        return _sentence_ends(re.sub(r"[.!?]\W*$", "", inner) + " ") == 0
 
     def _quote_cue(self, doc: Doc, text: str, q: _Quote) -> Token | None:
         """The cue governing a quote: an ancestor of the quote's words or a dependent clause next to it."""
@@ -521,7 +523,7 @@ class StatementFinder:
                 return comp
             return list(rest) + comp
         rest = cue.doc[last + 1:cue.sent.end]
-        if not len(rest) or any(self.is_cue(t) or self._quote_re.fullmatch(t.text) for t in rest):
+        if not len(rest) or any(self.is_cue(t) for t in rest):
             return comp
         return comp + list(rest)
 

@@ -306,9 +306,10 @@ class StatementFinder:
     def _keeps(self, text: str, q: _Quote, pieces: tuple[tuple[int, int], ...]) -> bool:
         """Whether a quote becomes a direct statement: not a short unattributed quote (a scare quote or a
         title), and a partial quote only as its own statement with `separate_partial_quotes` and a cue."""
-        if q.cue is None and not q.continued:
+        if q.cue is None:
             words = sum(len(text[s:e].split()) for s, e in pieces)
-            if q.partial or words < self.min_unattributed_words:
+            # a quote that only carries the previous speaker on needs a few words (not a handle or a link)
+            if words < (3 if q.continued else self.min_unattributed_words) or (q.partial and not q.continued):
                 return False
         return not (q.partial and (not self.separate_partial_quotes or q.cue is None))
 
@@ -486,7 +487,8 @@ class StatementFinder:
 
     def content_of(self, cue: Token) -> tuple[int, int] | None:
         """The character range of what a cue reports: its clausal complement, the clause around
-        "according to X", or the main clause a parenthetical `X said` interrupts."""
+        "according to X", or the main clause a parenthetical `X said` interrupts; never beyond the cue's
+        paragraph (the parser runs sentences over paragraph ends, what is said there is another statement)."""
         doc = cue.doc
         if cue.sent.end - cue.sent.start > self.max_sentence_tokens:
             return None
@@ -495,20 +497,20 @@ class StatementFinder:
             lo, hi = self._source_phrase_range(cue)
             drop = set(range(min(lo, cue.left_edge.i), max(hi, cue.right_edge.i + 1)))
             toks = [t for t in head.subtree if t.i not in drop]
-            return char_range(toks, doc)
+            return char_range(_in_paragraph(cue, toks), doc)
         comp = self.complement(cue)
         if not comp:
             comps = [c for c in cue.children if c.dep_ == "ccomp"] if self.is_cue(cue) else []
             if comps:
                 comp = list(max(comps, key=lambda c: len(list(c.subtree))).subtree)
         if comp:
-            return char_range(self.to_sentence_end(cue, comp) if self.extend_clauses else comp, doc)
+            return char_range(_in_paragraph(cue, self.to_sentence_end(cue, comp) if self.extend_clauses else comp), doc)
         if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
                                        and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
             # "The museum," he said, "would ..." / "..., he said.": the clause around the cue
             drop = set(range(cue.left_edge.i, cue.right_edge.i + 1))
             toks = [t for t in cue.head.subtree if t.i not in drop]
-            return char_range(toks, doc)
+            return char_range(_in_paragraph(cue, toks), doc)
         return None
 
     def to_sentence_end(self, cue: Token, comp: list[Token]) -> list[Token]:
@@ -654,7 +656,7 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
 
 _SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)", re.MULTILINE)
 _ABBREVIATIONS = frozenset("mr mrs ms dr st sen rep gov gen lt col jr sr inc co corp no vs prof rev sgt capt".split())
-_SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’)]*\s")
+_SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’]*\s")  # not "(R-Fla.)"
 
 
 def _sentence_ends(text: str) -> int:
@@ -798,6 +800,18 @@ def char_range(toks: list[Token], doc: Doc) -> tuple[int, int] | None:
     if not toks:
         return None
     return toks[0].idx, toks[-1].idx + len(toks[-1])
+
+
+def _in_paragraph(cue: Token, toks: list[Token]) -> list[Token]:
+    """The tokens on the cue's paragraph (between the line breaks around it)."""
+    doc = cue.doc
+    lo = cue.i
+    while lo > 0 and "\n" not in doc[lo - 1].text and "\n" not in doc[lo - 1].whitespace_:
+        lo -= 1
+    hi = cue.i
+    while hi < len(doc) - 1 and "\n" not in doc[hi].text and "\n" not in doc[hi].whitespace_:
+        hi += 1
+    return [t for t in toks if lo <= t.i <= hi]
 
 
 def _inside(pos: int, ranges: list[tuple[int, int]]) -> bool:

@@ -525,9 +525,14 @@ class StatementFinder:
                 return comp
             return list(rest) + comp
         rest = cue.doc[last + 1:cue.sent.end]
-        if not len(rest) or any(self.is_cue(t) for t in rest):
+        if not len(rest) or any(self.is_cue(t) or self._coordinated_cue(cue, t) for t in rest):
             return comp
         return comp + list(rest)
+
+    def _coordinated_cue(self, cue: Token, t: Token) -> bool:
+        """Whether `t` is a second reporting verb coordinated with the cue ("called X "outrageous" and
+        called for Y"): another statement of the same speaker."""
+        return t.dep_ == "conj" and t.head.i == cue.i and t.pos_ == "VERB" and frame_key(t) in self.cues.frames
 
     def complement(self, cue: Token) -> list[Token] | None:
         """The tokens of the complement a frame of the cue's lemma selects: `ccomp`, `xcomp`, `dobj`,

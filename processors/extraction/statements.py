@@ -737,6 +737,8 @@ def _subject(cue: Token) -> Token | None:
             return subj
         if t.dep_ in ("conj", "xcomp", "advcl") and t.head is not t:
             t = t.head
+            if t.dep_ == "acomp" and t.pos_ == "ADJ":
+                t = t.head  # "He was able to tout ...": the subject of "was"
             continue
         if t.dep_ == "pcomp" and t.head.dep_ == "prep" and t.head.head.pos_ in ("VERB", "AUX"):
             t = t.head.head  # "..., by saying ..."

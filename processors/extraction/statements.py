@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -19,7 +19,8 @@ from spacy.tokens import Doc, Span, Token
 
 from newsmon.processors.extraction.datafiles import read_yaml
 
-__all__ = ["StatementSpan", "StatementFinder", "load_cues", "complement_tokens", "char_range", "frame_key"]
+__all__ = ["StatementSpan", "StatementFinder", "load_cues", "complement_tokens", "char_range", "frame_key",
+           "headline_end"]
 
 if not Doc.has_extension("statements"):
     Doc.set_extension("statements", default=None)
@@ -46,6 +47,7 @@ class StatementSpan:
     quotes: tuple[tuple[int, int], ...] = ()  # quoted words inside reported speech ("he was "optimistic"")
     continued: bool = False  # the speaker was carried over from the previous quote
     partial: bool = False  # this statement is such a quoted phrase (with `separate_partial_quotes`)
+    headline: bool = False  # what is said stands in the headline (see `headline_end`)
 
     def text(self, doc: Doc) -> str:
         """The content text; the pieces joined by a space when the quote was split."""
@@ -161,8 +163,25 @@ class StatementFinder:
             statements = self._speaker_lines(doc, text, statements)
         if not self.nested:
             statements = _outermost(statements)
+        statements = self._in_headline(text, statements)
         doc._.statements = sorted(statements, key=lambda s: s.content)
         return doc
+
+    def _in_headline(self, text: str, statements: list[StatementSpan]) -> list[StatementSpan]:
+        """Statements in the headline are marked, and kept only when the headline is itself an attribution:
+        `X: ...` or `X says ...` (a verb of saying with its subject). A headline is a summary of the story
+        ("Syria: IS destroys ..."), not what someone said."""
+        end = headline_end(text)
+        if not end:
+            return statements
+        out = []
+        for st in statements:
+            if st.content[0] >= end or st.content[1] > end:
+                out.append(st)  # what is said runs on in the body (a quote over paragraphs): no headline
+            elif st.speaker is not None and st.cue is not None and st.speaker.start_char < end \
+                    and (st.cue.text == ":" or self.is_cue(st.cue.root)):
+                out.append(replace(st, headline=True))
+        return out
 
     def _speaker_lines(self, doc: Doc, text: str, statements: list[StatementSpan]) -> list[StatementSpan]:
         """`Name: what they said` lines (headlines, transcripts); they replace an unattributed quote there."""
@@ -173,8 +192,10 @@ class StatementFinder:
             name = doc.char_span(m.start("name"), m.end("name"), alignment_mode="contract")
             colon = doc.char_span(m.end("name"), m.end("name") + 1, alignment_mode="expand")
             s, e = m.start("content"), m.end("content")
-            while e > s and text[e - 1] in ".”\"' ":
+            while e > s and text[e - 1] in ".”\"'’» ":
                 e -= 1
+            while s < e and text[s] in "“\"'‘« ":
+                s += 1  # `X: "..."`: what is said, without its marks
             if name is None or colon is None or not any(t.pos_ in ("PROPN", "NOUN") for t in name):
                 continue
             clash = [st for st in statements if st.content[0] < e and s < st.content[1]]
@@ -668,6 +689,20 @@ def _sentence_ends(text: str) -> int:
     """How many sentences end in `text` (abbreviations such as "Mr." and initials do not count)."""
     return sum(1 for m in _SENTENCE_END.finditer(text)
                if not (m.group(2) == "." and (m.group(1).lower() in _ABBREVIATIONS or len(m.group(1)) == 1)))
+
+
+MAX_HEADLINE_CHARS = 250
+_FIRST_PARAGRAPH = re.compile(r"[ \t]*([^\n]{1,%d}?)[ \t]*\n[ \t]*\n" % MAX_HEADLINE_CHARS)
+
+
+def headline_end(text: str) -> int:
+    """Where the headline ends: a text opening with one short line of one sentence, a blank line and
+    more text (as a feed item's title and body are joined) has that line as headline; else 0."""
+    m = _FIRST_PARAGRAPH.match(text)
+    if m is None or not text[m.end():].strip():
+        return 0
+    line = m.group(1)
+    return m.end(1) if _sentence_ends(line.rstrip(".!?\"'”’ ") + " ") == 0 else 0
 
 
 def _anchor(q: _Quote) -> int:

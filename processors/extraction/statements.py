@@ -597,6 +597,8 @@ class StatementFinder:
                 return (_phrase(subj) if subj is not None else None, None, None)
             return (None, None, None)
         subj = _subject(cue)
+        if subj is None and cue.pos_ == "VERB":
+            subj = _noun_before(cue)
         addressee = None
         if cue.lemma_.lower() == "tell":
             obj = _child(cue, "dobj") or _child(cue, "dative")
@@ -782,6 +784,18 @@ def _subject(cue: Token) -> Token | None:
             return t.head  # "Smith, who said ..." / "a statement announcing ..."
         return None
     return None
+
+
+def _noun_before(cue: Token) -> Token | None:
+    """The noun right before a cue verb the parser left without a subject ("the minimum $20 million
+    experts say it costs"): past adverbs and auxiliaries, in the same sentence, not a quote's last word."""
+    k = cue.i - 1
+    while k >= cue.sent.start and cue.doc[k].pos_ in ("ADV", "AUX", "PART"):
+        k -= 1
+    if k < cue.sent.start:
+        return None
+    t = cue.doc[k]
+    return t if t.pos_ in ("NOUN", "PROPN", "PRON") and t.dep_ not in ("dobj", "dative", "attr") else None
 
 
 def _phrase(t: Token) -> Span:

@@ -186,6 +186,7 @@ class StatementFinder:
     def _speaker_lines(self, doc: Doc, text: str, statements: list[StatementSpan]) -> list[StatementSpan]:
         """`Name: what they said` lines (headlines, transcripts); they replace an unattributed quote there."""
         out = []
+        headline = headline_end(text)
         for m in _SPEAKER_LINE.finditer(text):
             if len(m.group("name").split()) > 6 or len(m.group("content").split()) < 3:
                 continue
@@ -199,8 +200,8 @@ class StatementFinder:
             if name is None or colon is None or not any(t.pos_ in ("PROPN", "NOUN") for t in name):
                 continue
             clash = [st for st in statements if st.content[0] < e and s < st.content[1]]
-            if any(st.cue is not None for st in clash):
-                continue
+            if any(st.cue is not None for st in clash) and e > headline:
+                continue  # in the headline, `X: ...` is the attribution, whatever the parse made of the rest
             statements = [st for st in statements if st not in clash]
             out.append(StatementSpan(content=(s, e), kind="direct", speaker=_trim(doc, name.start, name.end),
                                      cue=colon))

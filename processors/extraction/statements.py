@@ -80,6 +80,8 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
         data = read_yaml(frames_path) or {}
         frames = {str(k).lower(): tuple(v) for k, v in data.get("frames", {}).items()}
     frames.update({str(k).lower(): tuple(v) for k, v in (raw.get("frames") or {}).items()})  # set by hand
+    for lemma in raw.get("not_cues") or ():
+        frames.pop(str(lemma).lower(), None)
     return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k, []))
                    for k in Cues.__dataclass_fields__ if k != "frames"}, frames=frames)
 

@@ -560,7 +560,8 @@ class StatementFinder:
 
     def complement(self, cue: Token) -> list[Token] | None:
         """The tokens of the complement a frame of the cue's lemma selects: `ccomp`, `xcomp`, `dobj`,
-        `acl`, `oprd` (object and predicate: "called X a liar") or `prep_<word>` ("called for X")."""
+        `acl`, `oprd` (object and predicate: "called X a liar"), `what` (an object that is no name: "what
+        he said") or `prep_<word>` ("called for X")."""
         for ctype in self.cues.frames.get(frame_key(cue), ()):
             toks = complement_tokens(cue, ctype)
             if toks:
@@ -678,6 +679,9 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
                 if obj is not None:
                     return list(obj.subtree)
         return []
+    if ctype == "what":  # an object that is no name: "what he said", "said as much", "said the same"
+        obj = _child(cue, "dobj")
+        return list(obj.subtree) if obj is not None and obj.pos_ != "PROPN" else []
     if ctype == "oprd":
         obj, pred = _child(cue, "dobj"), _child(cue, "oprd")
         return [*obj.subtree, *pred.subtree] if obj is not None and pred is not None else []

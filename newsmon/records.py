@@ -119,6 +119,12 @@ class RawArticle(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
     @property
+    def summary_only(self) -> bool:
+        """Whether the item is only a headline and a short summary (no article text from the feed or the
+        page): its statements and events rest on that summary alone."""
+        return self.content_source in ("summary", "none")
+
+    @property
     def text(self) -> str:
         """The text the extractor reads: title, blank line, body."""
         body = self.content or self.summary
@@ -136,6 +142,7 @@ class Article(BaseModel):
     summary: str = ""
     content: str = ""
     content_source: str = "none"
+    summary_only: bool = False  # only a headline and a short summary (RawArticle.summary_only)
     language: str = "en"
     published: datetime | None = None
     fetched: datetime

@@ -130,3 +130,26 @@ def test_eval_command_json(corpus):
 def test_eval_command_missing_split(corpus):
     result = CliRunner().invoke(app, ["eval", "polnear", "--root", str(corpus), "--split", "nope"])
     assert result.exit_code == 2
+
+
+def test_discontinuous_pieces_in_any_order_and_second_content_arguments():
+    # brat may list a span's pieces in any order, and an attribution may tie a second content (Content2)
+    ann = "\n".join([
+        "T1\tSource 54 60\tLavrov",
+        "T2\tContent 52 53;33 51\t, \"We will try again",
+        "T3\tCue 61 65\tsaid",
+        "T4\tContent 67 71\tIran",
+        "E1\tAttribution:T3 Content:T2 Cue:T3 Source:T1 Content2:T4",
+    ])
+    (g,) = parse_ann(ann, TEXT)
+    assert g.content == ((33, 51), (52, 53), (67, 71)) and g.direct  # sorted: the first piece opens the quote
+    # the metric reads the set of pieces: 22 gold characters, 11 needed, whatever the order in the file
+    assert score_document([g], [Predicted((33, 45))]).matched == 1
+    assert score_document([g], [Predicted((60, 71))]).matched == 0  # 4 characters of the gold
+
+
+def test_a_prediction_covering_two_gold_contents_matches_one():
+    # one prediction spanning two gold statements counts once: the other gold is missed
+    c = score_document([gold((0, 50)), gold((50, 100))], [Predicted((0, 100))])
+    assert (c.matched, c.gold, c.predicted) == (1, 2, 1)
+    assert c.scores()["content_r"] == 0.5

@@ -51,6 +51,7 @@ def _article(raw: RawArticle, ex: Extraction) -> Article:
                       if e.lat is not None and e.lon is not None}.values())
     return Article(id=raw.id, timestamp=raw.published or raw.fetched, feed=raw.feed, url=raw.url, title=raw.title,
                    summary=raw.summary, content=raw.content, content_source=raw.content_source,
+                   summary_only=raw.summary_only,
                    language=ex.language or raw.language, declared_language=raw.language, model=ex.model,
                    analysis=ex.analysis, published=raw.published, fetched=raw.fetched, tags=raw.tags,
                    relevant=ex.relevant, countries=ex.countries, country_scores=ex.country_scores,

@@ -56,6 +56,8 @@ def statements_of(doc: Doc) -> list[ExtractedStatement]:
     for st in found:
         s, e = st.content
         speaker = None
+        if st.headline and _names_a_place(st.speaker, ents):
+            continue  # "Syria: IS destroys ...": a headline's topic, not its speaker
         if st.speaker is not None:
             ref = resolve_mention(st.speaker, skip=quoted, ents=ents, previous=previous)
             if ref is not None:
@@ -70,6 +72,21 @@ def statements_of(doc: Doc) -> list[ExtractedStatement]:
                                       speaker=speaker, cue=cue, kind=st.kind, via=_via(st.via, ents),
                                       about=_about(ents, pieces)))
     return out
+
+
+PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
+PLACE_TYPES = frozenset({"country", "capital", "city", "place"})
+
+
+def _names_a_place(span: Span | None, ents: list[Span]) -> bool:
+    """Whether a mention is headed by a place ("Syria", "Northern Aleppo"), not a person or organisation."""
+    if span is None:
+        return False
+    for e in ents:
+        if e.start <= span.root.i < e.end:
+            ref = ref_of(e)
+            return e.label_ in PLACE_LABELS or (ref is not None and ref.type in PLACE_TYPES)
+    return False
 
 
 def _mention_country(span: Span, ents: list[Span], ref: Ref | None) -> str | None:

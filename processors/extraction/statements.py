@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -19,7 +19,8 @@ from spacy.tokens import Doc, Span, Token
 
 from newsmon.processors.extraction.datafiles import read_yaml
 
-__all__ = ["StatementSpan", "StatementFinder", "load_cues", "complement_tokens", "char_range", "frame_key"]
+__all__ = ["StatementSpan", "StatementFinder", "load_cues", "complement_tokens", "char_range", "frame_key",
+           "headline_end"]
 
 if not Doc.has_extension("statements"):
     Doc.set_extension("statements", default=None)
@@ -46,6 +47,7 @@ class StatementSpan:
     quotes: tuple[tuple[int, int], ...] = ()  # quoted words inside reported speech ("he was "optimistic"")
     continued: bool = False  # the speaker was carried over from the previous quote
     partial: bool = False  # this statement is such a quoted phrase (with `separate_partial_quotes`)
+    headline: bool = False  # what is said stands in the headline (see `headline_end`)
 
     def text(self, doc: Doc) -> str:
         """The content text; the pieces joined by a space when the quote was split."""
@@ -78,6 +80,8 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
         data = read_yaml(frames_path) or {}
         frames = {str(k).lower(): tuple(v) for k, v in data.get("frames", {}).items()}
     frames.update({str(k).lower(): tuple(v) for k, v in (raw.get("frames") or {}).items()})  # set by hand
+    for lemma in raw.get("not_cues") or ():
+        frames.pop(str(lemma).lower(), None)
     return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k, []))
                    for k in Cues.__dataclass_fields__ if k != "frames"}, frames=frames)
 
@@ -161,25 +165,45 @@ class StatementFinder:
             statements = self._speaker_lines(doc, text, statements)
         if not self.nested:
             statements = _outermost(statements)
+        statements = self._in_headline(text, statements)
         doc._.statements = sorted(statements, key=lambda s: s.content)
         return doc
+
+    def _in_headline(self, text: str, statements: list[StatementSpan]) -> list[StatementSpan]:
+        """Statements in the headline are marked, and kept only when the headline is itself an attribution:
+        `X: ...` or `X says ...` (a verb of saying with its subject). A headline is a summary of the story
+        ("Syria: IS destroys ..."), not what someone said."""
+        end = headline_end(text)
+        if not end:
+            return statements
+        out = []
+        for st in statements:
+            if st.content[0] >= end or st.content[1] > end:
+                out.append(st)  # what is said runs on in the body (a quote over paragraphs): no headline
+            elif st.speaker is not None and st.cue is not None and st.speaker.start_char < end \
+                    and (st.cue.text == ":" or self.is_cue(st.cue.root)):
+                out.append(replace(st, headline=True))
+        return out
 
     def _speaker_lines(self, doc: Doc, text: str, statements: list[StatementSpan]) -> list[StatementSpan]:
         """`Name: what they said` lines (headlines, transcripts); they replace an unattributed quote there."""
         out = []
+        headline = headline_end(text)
         for m in _SPEAKER_LINE.finditer(text):
             if len(m.group("name").split()) > 6 or len(m.group("content").split()) < 3:
                 continue
             name = doc.char_span(m.start("name"), m.end("name"), alignment_mode="contract")
             colon = doc.char_span(m.end("name"), m.end("name") + 1, alignment_mode="expand")
             s, e = m.start("content"), m.end("content")
-            while e > s and text[e - 1] in ".”\"' ":
+            while e > s and text[e - 1] in ".”\"'’» ":
                 e -= 1
+            while s < e and text[s] in "“\"'‘« ":
+                s += 1  # `X: "..."`: what is said, without its marks
             if name is None or colon is None or not any(t.pos_ in ("PROPN", "NOUN") for t in name):
                 continue
             clash = [st for st in statements if st.content[0] < e and s < st.content[1]]
-            if any(st.cue is not None for st in clash):
-                continue
+            if any(st.cue is not None for st in clash) and e > headline:
+                continue  # in the headline, `X: ...` is the attribution, whatever the parse made of the rest
             statements = [st for st in statements if st not in clash]
             out.append(StatementSpan(content=(s, e), kind="direct", speaker=_trim(doc, name.start, name.end),
                                      cue=colon))
@@ -306,9 +330,10 @@ class StatementFinder:
     def _keeps(self, text: str, q: _Quote, pieces: tuple[tuple[int, int], ...]) -> bool:
         """Whether a quote becomes a direct statement: not a short unattributed quote (a scare quote or a
         title), and a partial quote only as its own statement with `separate_partial_quotes` and a cue."""
-        if q.cue is None and not q.continued:
+        if q.cue is None:
             words = sum(len(text[s:e].split()) for s, e in pieces)
-            if q.partial or words < self.min_unattributed_words:
+            # a quote that only carries the previous speaker on needs a few words (not a handle or a link)
+            if words < (3 if q.continued else self.min_unattributed_words) or (q.partial and not q.continued):
                 return False
         return not (q.partial and (not self.separate_partial_quotes or q.cue is None))
 
@@ -337,7 +362,9 @@ class StatementFinder:
         word_before = text[max(0, i - 5):i + 1].split()[-1].lower() if text[max(0, i - 5):i + 1].split() else ""
         if word_before in self.cues.clause_openers:
             return False
-        return not re.search(r"[.!?]\W*$", inner)
+        # quoted words running on in the sentence, or a one-sentence quote closing it ("it is "unfit to
+        # serve."): part of what the cue reports; a quote of several sentences is speech of its own
+        return _sentence_ends(re.sub(r"[.!?]\W*$", "", inner) + " ") == 0
 
     def _quote_cue(self, doc: Doc, text: str, q: _Quote) -> Token | None:
         """The cue governing a quote: an ancestor of the quote's words or a dependent clause next to it."""
@@ -484,7 +511,8 @@ class StatementFinder:
 
     def content_of(self, cue: Token) -> tuple[int, int] | None:
         """The character range of what a cue reports: its clausal complement, the clause around
-        "according to X", or the main clause a parenthetical `X said` interrupts."""
+        "according to X", or the main clause a parenthetical `X said` interrupts; never beyond the cue's
+        paragraph (the parser runs sentences over paragraph ends, what is said there is another statement)."""
         doc = cue.doc
         if cue.sent.end - cue.sent.start > self.max_sentence_tokens:
             return None
@@ -493,20 +521,20 @@ class StatementFinder:
             lo, hi = self._source_phrase_range(cue)
             drop = set(range(min(lo, cue.left_edge.i), max(hi, cue.right_edge.i + 1)))
             toks = [t for t in head.subtree if t.i not in drop]
-            return char_range(toks, doc)
+            return char_range(_in_paragraph(cue, toks), doc)
         comp = self.complement(cue)
         if not comp:
             comps = [c for c in cue.children if c.dep_ == "ccomp"] if self.is_cue(cue) else []
             if comps:
                 comp = list(max(comps, key=lambda c: len(list(c.subtree))).subtree)
         if comp:
-            return char_range(self.to_sentence_end(cue, comp) if self.extend_clauses else comp, doc)
+            return char_range(_in_paragraph(cue, self.to_sentence_end(cue, comp) if self.extend_clauses else comp), doc)
         if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
                                        and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
             # "The museum," he said, "would ..." / "..., he said.": the clause around the cue
             drop = set(range(cue.left_edge.i, cue.right_edge.i + 1))
             toks = [t for t in cue.head.subtree if t.i not in drop]
-            return char_range(toks, doc)
+            return char_range(_in_paragraph(cue, toks), doc)
         return None
 
     def to_sentence_end(self, cue: Token, comp: list[Token]) -> list[Token]:
@@ -521,13 +549,19 @@ class StatementFinder:
                 return comp
             return list(rest) + comp
         rest = cue.doc[last + 1:cue.sent.end]
-        if not len(rest) or any(self.is_cue(t) or self._quote_re.fullmatch(t.text) for t in rest):
+        if not len(rest) or any(self.is_cue(t) or self._coordinated_cue(cue, t) for t in rest):
             return comp
         return comp + list(rest)
 
+    def _coordinated_cue(self, cue: Token, t: Token) -> bool:
+        """Whether `t` is a second reporting verb coordinated with the cue ("called X "outrageous" and
+        called for Y"): another statement of the same speaker."""
+        return t.dep_ == "conj" and t.head.i == cue.i and t.pos_ == "VERB" and frame_key(t) in self.cues.frames
+
     def complement(self, cue: Token) -> list[Token] | None:
         """The tokens of the complement a frame of the cue's lemma selects: `ccomp`, `xcomp`, `dobj`,
-        `acl`, `oprd` (object and predicate: "called X a liar") or `prep_<word>` ("called for X")."""
+        `acl`, `oprd` (object and predicate: "called X a liar"), `what` (an object that is no name: "what
+        he said") or `prep_<word>` ("called for X")."""
         for ctype in self.cues.frames.get(frame_key(cue), ()):
             toks = complement_tokens(cue, ctype)
             if toks:
@@ -567,6 +601,8 @@ class StatementFinder:
                 return (_phrase(subj) if subj is not None else None, None, None)
             return (None, None, None)
         subj = _subject(cue)
+        if subj is None and cue.pos_ == "VERB":
+            subj = _noun_before(cue)
         addressee = None
         if cue.lemma_.lower() == "tell":
             obj = _child(cue, "dobj") or _child(cue, "dative")
@@ -643,6 +679,9 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
                 if obj is not None:
                     return list(obj.subtree)
         return []
+    if ctype == "what":  # an object that is no name: "what he said", "said as much", "said the same"
+        obj = _child(cue, "dobj")
+        return list(obj.subtree) if obj is not None and obj.pos_ != "PROPN" else []
     if ctype == "oprd":
         obj, pred = _child(cue, "dobj"), _child(cue, "oprd")
         return [*obj.subtree, *pred.subtree] if obj is not None and pred is not None else []
@@ -652,13 +691,27 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
 
 _SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)", re.MULTILINE)
 _ABBREVIATIONS = frozenset("mr mrs ms dr st sen rep gov gen lt col jr sr inc co corp no vs prof rev sgt capt".split())
-_SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’)]*\s")
+_SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’]*\s")  # not "(R-Fla.)"
 
 
 def _sentence_ends(text: str) -> int:
     """How many sentences end in `text` (abbreviations such as "Mr." and initials do not count)."""
     return sum(1 for m in _SENTENCE_END.finditer(text)
                if not (m.group(2) == "." and (m.group(1).lower() in _ABBREVIATIONS or len(m.group(1)) == 1)))
+
+
+MAX_HEADLINE_CHARS = 250
+_FIRST_PARAGRAPH = re.compile(r"[ \t]*([^\n]{1,%d}?)[ \t]*\n[ \t]*\n" % MAX_HEADLINE_CHARS)
+
+
+def headline_end(text: str) -> int:
+    """Where the headline ends: a text opening with one short line of one sentence, a blank line and
+    more text (as a feed item's title and body are joined) has that line as headline; else 0."""
+    m = _FIRST_PARAGRAPH.match(text)
+    if m is None or not text[m.end():].strip():
+        return 0
+    line = m.group(1)
+    return m.end(1) if _sentence_ends(line.rstrip(".!?\"'”’ ") + " ") == 0 else 0
 
 
 def _anchor(q: _Quote) -> int:
@@ -728,6 +781,8 @@ def _subject(cue: Token) -> Token | None:
             return subj
         if t.dep_ in ("conj", "xcomp", "advcl") and t.head is not t:
             t = t.head
+            if t.dep_ == "acomp" and t.pos_ == "ADJ":
+                t = t.head  # "He was able to tout ...": the subject of "was"
             continue
         if t.dep_ == "pcomp" and t.head.dep_ == "prep" and t.head.head.pos_ in ("VERB", "AUX"):
             t = t.head.head  # "..., by saying ..."
@@ -736,6 +791,18 @@ def _subject(cue: Token) -> Token | None:
             return t.head  # "Smith, who said ..." / "a statement announcing ..."
         return None
     return None
+
+
+def _noun_before(cue: Token) -> Token | None:
+    """The noun right before a cue verb the parser left without a subject ("the minimum $20 million
+    experts say it costs"): past adverbs and auxiliaries, in the same sentence, not a quote's last word."""
+    k = cue.i - 1
+    while k >= cue.sent.start and cue.doc[k].pos_ in ("ADV", "AUX", "PART"):
+        k -= 1
+    if k < cue.sent.start:
+        return None
+    t = cue.doc[k]
+    return t if t.pos_ in ("NOUN", "PROPN", "PRON") and t.dep_ not in ("dobj", "dative", "attr") else None
 
 
 def _phrase(t: Token) -> Span:
@@ -796,6 +863,18 @@ def char_range(toks: list[Token], doc: Doc) -> tuple[int, int] | None:
     if not toks:
         return None
     return toks[0].idx, toks[-1].idx + len(toks[-1])
+
+
+def _in_paragraph(cue: Token, toks: list[Token]) -> list[Token]:
+    """The tokens on the cue's paragraph (between the line breaks around it)."""
+    doc = cue.doc
+    lo = cue.i
+    while lo > 0 and "\n" not in doc[lo - 1].text and "\n" not in doc[lo - 1].whitespace_:
+        lo -= 1
+    hi = cue.i
+    while hi < len(doc) - 1 and "\n" not in doc[hi].text and "\n" not in doc[hi].whitespace_:
+        hi += 1
+    return [t for t in toks if lo <= t.i <= hi]
 
 
 def _inside(pos: int, ranges: list[tuple[int, int]]) -> bool:

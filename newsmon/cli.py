@@ -185,10 +185,21 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
     from rich.console import Console
     from rich.table import Table
 
-    from newsmon.search import search as run_search
+    from newsmon.search import search as run_search, validate
+    from newsmon.vocabulary import review
 
     from elasticsearch import ApiError, TransportError
 
+    try:  # checked as `alerts check` checks a rule, before finding the stack: a misspelt field is an error
+        compiled = validate(query, kind)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if compiled is not None:
+        from newsmon.alerts.query import fields_for
+
+        for finding in review(compiled, fields_for(kind)):
+            typer.secho(f"{'warning' if finding.warning else 'note'}: {finding}", err=True,
+                        fg="yellow" if finding.warning else None)
     settings = stack_settings(("elasticsearch",))
     try:
         total, docs = run_search(settings, query, kind=kind, size=size)

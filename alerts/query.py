@@ -14,6 +14,8 @@ Meaning, as Elasticsearch's `query_string` gives it on the index templates (`new
   normalizer when the template gives one (`lowercase` on names and country codes: `about:sy`, `speaker.name:
   "vladimir putin"`), applied to the values, the terms, wildcard patterns and range bounds alike; values
   longer than the mapping's `ignore_above` are not indexed and never match.
+* a field also holds the values the template copies into it (`copy_to`): `speaker.name` holds the
+  record's `speaker_aliases` too, the gazetteer's other spellings of the speaker.
 * words separated by whitespace only are analysed as one text, as Elasticsearch's parser does (it does not
   split on whitespace): `about:(IR RU)` is the one keyword value "IR RU", `title:(iran russia)` the text
   "iran russia" (either token); a word followed by `AND`/`OR` starts no such run.
@@ -172,34 +174,51 @@ class FieldInfo:
     normalizer: str | None = None  # the template's normalizer (keyword fields), None: values as they are
     tokens: Callable[[str], list[str]] = field(default=analyze, compare=False, repr=False)
     normalize: Callable[[str], str] = field(default=_identity, compare=False, repr=False)
+    copies: tuple[tuple[str, ...], ...] = ()  # record paths the template copies into this field (`copy_to`)
 
 
-def _field(name: str, path: tuple[str, ...], spec: dict, analysis: Analysis) -> FieldInfo:
+def _field(name: str, path: tuple[str, ...], spec: dict, analysis: Analysis,
+           copies: tuple[tuple[str, ...], ...]) -> FieldInfo:
     ftype = spec.get("type", "keyword")
     if ftype == "text":
         return FieldInfo(name, path, ftype, spec.get("ignore_above"),
-                         tokens=analysis.analyzer(spec.get("analyzer", "standard")))
+                         tokens=analysis.analyzer(spec.get("analyzer", "standard")), copies=copies)
     if ftype in KEYWORD and spec.get("normalizer"):
         return FieldInfo(name, path, ftype, spec.get("ignore_above"), spec["normalizer"],
-                         normalize=analysis.normalizer(spec["normalizer"]))
-    return FieldInfo(name, path, ftype, spec.get("ignore_above"))
+                         normalize=analysis.normalizer(spec["normalizer"]), copies=copies)
+    return FieldInfo(name, path, ftype, spec.get("ignore_above"), copies=copies)
 
 
-def _walk_mapping(props: dict, prefix: str, source: tuple[str, ...], analysis: Analysis) -> Iterator[FieldInfo]:
+def _copy_edges(props: dict, prefix: str, source: tuple[str, ...], out: dict[str, list[tuple[str, ...]]]) -> None:
+    """`copy_to` of the mapping as target field -> the record paths copied into it. Only a field's own
+    values are copied (Elasticsearch does not copy what was copied into a field any further)."""
+    for key, spec in props.items():
+        path = (*source, key)
+        if "properties" in spec:
+            _copy_edges(spec["properties"], f"{prefix}{key}.", path, out)
+            continue
+        targets = spec.get("copy_to") or []
+        for target in [targets] if isinstance(targets, str) else targets:
+            out.setdefault(target, []).append(path)
+
+
+def _walk_mapping(props: dict, prefix: str, source: tuple[str, ...], analysis: Analysis,
+                  edges: dict[str, list[tuple[str, ...]]]) -> Iterator[FieldInfo]:
     for key, spec in props.items():
         name = f"{prefix}{key}"
         path = (*source, key)
         if "properties" in spec:
-            yield from _walk_mapping(spec["properties"], f"{name}.", path, analysis)
+            yield from _walk_mapping(spec["properties"], f"{name}.", path, analysis, edges)
             continue
         if spec.get("enabled") is False or spec.get("index") is False:
             continue
         ftype = spec.get("type", "object")
         if ftype == "object":
             continue
-        yield _field(name, path, spec, analysis)
+        copies = tuple(edges.get(name, ()))  # a copied value is indexed in the field and its sub-fields
+        yield _field(name, path, spec, analysis, copies)
         for sub, subspec in spec.get("fields", {}).items():
-            yield _field(f"{name}.{sub}", path, subspec, analysis)
+            yield _field(f"{name}.{sub}", path, subspec, analysis, copies)
 
 
 def mapping_fields(mapping: dict) -> dict[str, FieldInfo]:
@@ -208,7 +227,9 @@ def mapping_fields(mapping: dict) -> dict[str, FieldInfo]:
     settings = mapping.get("settings", {})
     analysis = Analysis(settings.get("analysis") or settings.get("index", {}).get("analysis") or {})
     props = mapping.get("mappings", mapping).get("properties", {})
-    return {f.name: f for f in _walk_mapping(props, "", (), analysis)}
+    edges: dict[str, list[tuple[str, ...]]] = {}
+    _copy_edges(props, "", (), edges)
+    return {f.name: f for f in _walk_mapping(props, "", (), analysis, edges)}
 
 
 @lru_cache
@@ -266,7 +287,7 @@ class Doc:
         """The field's indexed values (typed: str for text/keyword, float for numbers/dates, bool)."""
         got = self._values.get(f.name)
         if got is None:
-            raw = [v for v in _leaves(self.record, f.source) if v != ""]
+            raw = [v for path in (f.source, *f.copies) for v in _leaves(self.record, path) if v != ""]
             if f.type in KEYWORD:
                 got = [f.normalize(str(v)) for v in raw if f.ignore_above is None or len(str(v)) <= f.ignore_above]
             elif f.type in NUMERIC:

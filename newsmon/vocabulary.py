@@ -1,11 +1,14 @@
 """What the extraction can put in a field, so a rule or search that looks for something no record can
 hold is pointed out with what was probably meant (`newsmon alerts check`, `newsmon search`).
 
-Names (`speaker.name`, `actors.name`, `persons`, ... and actors in `about`) are the gazetteer's canonical
-names (`processors/extraction/data/actors.yaml`) whatever the article's spelling: another spelling it knows
-("Sergei Lavrov", "Lavrov") matches nothing, and the canonical one is suggested; a name it does not know
-matches only a speaker or entity the articles spell so. Country codes (`countries`, `*.country`, codes in
-`about`) are ISO 3166-1 alpha-2. Both match in any case (the templates' `lowercase` normalizer).
+Names (`speaker.name`, `actors.name`, `persons`, ... and actors in `about`) hold the gazetteer's canonical
+names (`processors/extraction/data/actors.yaml`) whatever the article's spelling; `speaker.name`,
+`actors.name`, `targets.name`, `entities.name` and `entity_names` also hold the gazetteer's other spellings
+(the templates copy the records' `*_aliases` into them), so "Sergei Lavrov" finds Sergey Lavrov there and
+only a note says so; in the other name fields such a spelling matches nothing and the canonical name is
+suggested. A name the gazetteer does not know matches only a speaker or entity the articles spell so.
+Country codes (`countries`, `*.country`, codes in `about`) are ISO 3166-1 alpha-2. Both match in any case
+(the templates' `lowercase` normalizer).
 It sits on the roof because it reads the processor's gazetteer, which the rule engine may not import.
 """
 
@@ -70,7 +73,7 @@ def review(query: Query, fields: dict[str, FieldInfo], vocab: Vocabulary | None 
         if f is None:
             continue
         if term.field in NAME_FIELDS or term.field == "about":
-            found = _name(term.value, term.field, vocab)
+            found = _name(term.value, term.field, vocab, bool(f.copies))
         elif term.field == "countries" or term.field.endswith(".country"):
             found = _code(term.value, vocab)
         else:
@@ -80,13 +83,15 @@ def review(query: Query, fields: dict[str, FieldInfo], vocab: Vocabulary | None 
     return out
 
 
-def _name(value: str, field: str, vocab: Vocabulary) -> tuple[str, bool] | None:
+def _name(value: str, field: str, vocab: Vocabulary, variants_indexed: bool) -> tuple[str, bool] | None:
     key = value.strip().lower()
     canonical = vocab.names.get(key)
     if canonical is not None:
         if canonical.lower() == key:
             return None
-        return (f"matches nothing: the records of this actor carry the gazetteer's name; did you mean "
+        if variants_indexed:
+            return f"a spelling of {canonical!r}: matches the records of {canonical!r}", False
+        return (f"matches nothing: this field holds the gazetteer's name of the actor; did you mean "
                 f"{canonical!r}?"), True
     if field.split(".")[0] == "about" and (key.upper() in vocab.codes or len(key) > 3):
         return None  # `about` also holds places and country codes, which the gazetteer does not list
@@ -94,7 +99,9 @@ def _name(value: str, field: str, vocab: Vocabulary) -> tuple[str, bool] | None:
         return _code(value, vocab)
     close = difflib.get_close_matches(key, list(vocab.names), n=1, cutoff=0.8)
     hint = f"; did you mean {vocab.names[close[0]]!r}?" if close else ""
-    return (f"not a name of the gazetteer: it matches only a name the articles spell exactly so{hint}"), False
+    # close to a name the gazetteer knows: most likely a misspelling of it (a warning); else a name it does
+    # not know, which matches a speaker or entity the articles spell so (a note)
+    return f"not a name of the gazetteer: it matches only a name the articles spell exactly so{hint}", bool(close)
 
 
 def _code(value: str, vocab: Vocabulary) -> tuple[str, bool] | None:

@@ -4,10 +4,12 @@ template. Both are run here and compared; nothing is hard-coded except known ser
 
 from __future__ import annotations
 
+import dataclasses
 
 import pytest
 from elasticsearch import Elasticsearch
 
+from newsmon.alerts.query import Doc, compile_query, fields_for
 from newsmon.indices import template as index_template
 from newsmon.alerts.rules import Rule
 
@@ -19,14 +21,14 @@ DOCS = [
      "content": {"start": 10, "end": 90, "text": "Tehran and Moscow's consultation and cooperation, which has so "
                  "far been in line with a constructive policy in the international stage, will continue"},
      "speaker": {"start": 0, "end": 5, "text": "Vladimir Putin", "name": "Vladimir Putin", "id": "Q7747",
-                 "country": "RU"},
+                 "country": "RU"}, "speaker_aliases": ["Putin", "Vladimir Vladimirovich Putin"],
      "cue": {"start": 6, "end": 10, "text": "said"}, "about": ["Tehran", "Moscow", "IR", "RU"],
      "countries": ["IR", "RU", "SY"], "sources": ["mehr"], "source_count": 1, "novel": True},
     {"id": "s2", "@timestamp": "2016-12-24T21:05:00Z", "article_id": "a2", "kind": "direct", "feed": "mehr",
      "url": "https://en.mehrnews.com/news/1", "title": "Presidents of Iran and Russia spoke on phone",
      "content": {"start": 100, "end": 160, "text": "We suggest that the peace process be started in Kazakhstan"},
      "speaker": {"start": 95, "end": 99, "text": "the Russian president", "name": "Vladimir Putin", "id": "Q7747",
-                 "country": "RU"},
+                 "country": "RU"}, "speaker_aliases": ["Putin", "Vladimir Vladimirovich Putin"],
      "cue": {"start": 90, "end": 94, "text": "said"}, "about": ["Kazakhstan", "KZ", "SY"], "countries": ["RU", "SY"],
      "sources": ["mehr", "presstv"], "source_count": 2, "novel": True},
     {"id": "s3", "@timestamp": "2017-01-16T08:00:00Z", "article_id": "a1", "kind": "indirect", "feed": "presstv",
@@ -41,7 +43,7 @@ DOCS = [
      "content": {"start": 0, "end": 120, "text": "During the ceasefire, the political talks (among Syrian groups) "
                  "should be accelerated but this should not halt the fighting against terrorists in Syria"},
      "speaker": {"start": 121, "end": 128, "text": "Rouhani", "name": "Hassan Rouhani", "id": "Q45927",
-                 "country": "IR"},
+                 "country": "IR"}, "speaker_aliases": ["Rouhani", "Hassan Rohani", "Rohani"],
      "cue": {"start": 133, "end": 140, "text": "quoted"}, "via": "IRNA", "about": ["SY", "Syrian groups"],
      "countries": ["IR", "SY"], "sources": ["sputnik"], "source_count": 1},
     {"id": "s5", "@timestamp": "2016-03-28T12:30:00Z", "article_id": "a0", "kind": "indirect", "feed": "sputnik",
@@ -54,6 +56,7 @@ DOCS = [
      "url": "https://www.presstv.ir/Detail/2017/01/16", "title": "Iran, Russia FMs discuss Astana talks",
      "content": {"start": 60, "end": 120, "text": "The talks in Astana will help to consolidate the ceasefire"},
      "speaker": {"start": 40, "end": 53, "text": "Sergei Lavrov", "name": "Sergey Lavrov", "country": "RU"},
+     "speaker_aliases": ["Sergei Lavrov", "Lavrov"],
      "cue": {"start": 54, "end": 59, "text": "said"}, "about": ["Astana", "KZ", "SY"], "countries": ["RU", "KZ"],
      "sources": ["presstv"], "source_count": 1, "novel": True},
 ]
@@ -63,7 +66,7 @@ QUERIES: list[str] = [
     'speaker.name:"Vladimir Putin" AND about:SY',
     'speaker.name:"Hassan Rouhani"',
     'speaker.name:"vladimir putin"',  # names: any case
-    "speaker.name:Vladimir",  # names: the whole (canonical) name only
+    "speaker.name:Vladimir",  # names: a whole name the gazetteer knows, not any word of one
     "speaker.name:vladimir*",
     "about:SY",
     "about:sy",
@@ -74,8 +77,8 @@ QUERIES: list[str] = [
     "speaker.country:Ir AND kind:direct",
     "speaker.country:r*",
     "speaker.country:RU AND NOT countries:sy",
-    # names: the gazetteer's canonical name in any case; its other spellings match nothing (the records
-    # carry the canonical name; `alerts check` and `search` say so and suggest it)
+    # names in any spelling the gazetteer knows, in any case: the records carry the other spellings in
+    # speaker_aliases, which the template copies into speaker.name
     "speaker.name:Lavrov",
     "speaker.name:lavrov",
     'speaker.name:"Sergei Lavrov"',
@@ -87,6 +90,10 @@ QUERIES: list[str] = [
     "speaker.name:Putin AND about:SY",
     "speaker.name:Rouhani OR speaker.name:Lavrov",
     "speaker.name:lav*",
+    "speaker.name:rohani",
+    "speaker.canonical:Lavrov",
+    'speaker.canonical:"Sergey Lavrov"',
+    "_exists_:speaker.canonical",
     "lavrov",
     "putin lavrov",
     "sergei lavrov OR rouhani",
@@ -224,10 +231,20 @@ def _ours(query: str) -> set[str]:
     return {d["id"] for d in DOCS if rule.matches(d)}
 
 
+def _needs_copy_to(query: str) -> bool:
+    """Whether the answer depends on the values the template copies into fields (`copy_to`: the speaker's
+    other spellings into speaker.name), which the lite stand-in does not implement."""
+    plain = {n: dataclasses.replace(f, copies=()) for n, f in fields_for("statements").items()}
+    compiled = compile_query(query, plain)
+    return {d["id"] for d in DOCS if compiled.matches(Doc(d, plain))} != _ours(query)
+
+
 @pytest.mark.parametrize("query", QUERIES + [q for q, _, _ in DOCUMENTED])
 def test_rule_agrees_with_query_string(es_index, stack_kind, query):
     if stack_kind == "lite" and query in STAND_IN_DEPARTS:
         pytest.skip(f"the lite stand-in departs from Elasticsearch here: {STAND_IN_DEPARTS[query]}")
+    if stack_kind == "lite" and _needs_copy_to(query):
+        pytest.skip("the lite stand-in does not copy the speaker's other spellings into speaker.name (copy_to)")
     es, index = es_index
     assert _ours(query) == _es_hits(es, index, query)
 

@@ -9,7 +9,6 @@ demo rule must have fired an alert.
 
 from __future__ import annotations
 
-import re
 import shlex
 import threading
 from pathlib import Path
@@ -33,7 +32,19 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def _blocks(text: str, lang: str = "") -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+    """The fenced code blocks of a Markdown text (those of language `lang` when given)."""
+    blocks, current, fence = [], [], None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if fence is None:
+                fence, current = line[3:].strip(), []
+            else:
+                if not lang or fence == lang:
+                    blocks.append("\n".join(current))
+                fence = None
+        elif fence is not None:
+            current.append(line)
+    return blocks
 
 
 def readme_searches() -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from newsmon.logs import setup_logging
 from newsmon.settings import Settings, get_settings
 from newsmon.processors.extraction.cli import extract
 from newsmon.processors.extraction.evaluate import eval_app
+from newsmon.processors.extraction.evaluate_events import events_command
 from newsmon.producers.cli import produce
 
 app = typer.Typer(help="newsmon: streaming news monitor (RSS -> Kafka -> spaCy/Faust -> Elasticsearch, alerts).",
@@ -25,6 +26,7 @@ app = typer.Typer(help="newsmon: streaming news monitor (RSS -> Kafka -> spaCy/F
 
 app.command("extract")(extract)
 app.command("produce")(produce)
+eval_app.command("events")(events_command)
 app.add_typer(eval_app, name="eval", help="Measure extraction quality on annotated corpora.")
 app.add_typer(bench_app, name="bench", help="Benchmarks: each prints a ratio against a baseline measured in the same run.")
 app.add_typer(alerts_app, name="alerts", help="Alert rules: validate, try offline, list recent alerts.")
@@ -62,19 +64,22 @@ def init(kibana: str = typer.Option(None, "--kibana", metavar="URL",
     (e.g. names and codes matched case-sensitively) until `--reindex` rebuilds it from the template."""
     from newsmon.kibana import KibanaError, import_saved_objects
     from newsmon.readiness import ServerUnavailable, wait_for_stack
-    from newsmon.indices import INDICES, RebuildError, ensure_templates, rebuild, stale_indices
+    from newsmon.indices import INDICES, RebuildError, ensure_templates, make_client, rebuild, stale_indices
+    from newsmon.retention import retention_summary
     from newsmon.topics import ensure_topics
 
     settings = stack_settings()
     try:
         wait_for_stack(settings, timeout_s=wait, say=typer.echo)
         topics = ensure_topics(settings, timeout=wait)
-        ensure_templates(settings)
+        client = make_client(settings)
+        ensure_templates(settings, client)
         typer.echo(f"topics ready ({settings.partitions} partitions): {', '.join(topics)}; index templates ready")
-        for index, fields in stale_indices(settings).items():
+        typer.echo(retention_summary(settings, client))
+        for index, fields in stale_indices(settings, client).items():
             short = next(s for s in sorted(INDICES, key=len, reverse=True) if index.startswith(settings.index(s)))
             if reindex:
-                count = rebuild(settings, index, short, _with_aliases(short))
+                count = rebuild(settings, index, short, _with_aliases(short), client)
                 typer.echo(f"{index}: rebuilt from its template ({count} documents)")
             else:
                 typer.secho(f"{index} was made by an older newsmon: {', '.join(fields)} do not search as the "
@@ -170,7 +175,9 @@ def prune(older_than: str = typer.Option("90d", "--older-than", help="Retention 
     if settings.index_partitioning == "none":
         typer.secho("indices are not partitioned (NEWSMON_INDEX_PARTITIONING=none): nothing to prune by month",
                     fg="yellow", err=True)
-    gone = run_prune(settings, period, delete=yes)
+    from newsmon.indices import make_client
+
+    gone = run_prune(settings, period, make_client(settings), delete=yes)
     verb = "deleted" if yes else "would delete (dry run; --yes deletes)"
     typer.echo(f"{len(gone)} partitions older than {older_than} {verb}" + "".join(f"\n  {p.index}" for p in gone))
 

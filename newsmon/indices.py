@@ -15,6 +15,7 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
+from newsmon.retention import lifecycle_settings
 from newsmon.settings import Settings
 
 INDICES = ("articles", "statements", "events", "alerts", "dead-letters")
@@ -58,12 +59,13 @@ def index_for(settings: Settings, short: str, when: datetime | None) -> str:
     return f"{index}-{when:%Y.%m}"
 
 
-def template_body(settings: Settings, short: str) -> dict[str, Any]:
+def template_body(settings: Settings, short: str, index_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """The template of one index with the configured shards and replicas (and, partitioned, the alias
-    every partition joins, which search, status, alerts and Kibana read)."""
+    every partition joins, which search, status, alerts and Kibana read), plus `index_settings`."""
     body = template(short)
     body["settings"] = {**body.get("settings", {}), "index": {**body.get("settings", {}).get("index", {}),
-                        "number_of_shards": settings.index_shards, "number_of_replicas": settings.index_replicas}}
+                        "number_of_shards": settings.index_shards, "number_of_replicas": settings.index_replicas,
+                        **(index_settings or {})}}
     if settings.index_partitioning != "none":
         body["aliases"] = {settings.index(short): {}}
     return body
@@ -77,10 +79,11 @@ def ensure_templates(settings: Settings, client: Elasticsearch | None = None) ->
     """Install the index templates and create the indices that do not exist yet; returns the index names.
     Partitioned, the partitions are created by their first write (from the template), none up front."""
     client = client or make_client(settings)
+    lifecycle = lifecycle_settings(settings, client)
     names = []
     for short in INDICES:
         index = settings.index(short)
-        body = template_body(settings, short)
+        body = template_body(settings, short, lifecycle)
         partitioned = settings.index_partitioning != "none"
         if partitioned and client.indices.exists(index=index) and not client.indices.exists_alias(name=index):
             raise LegacyIndexError(f"index {index} is not partitioned: delete it (or reindex it into monthly "

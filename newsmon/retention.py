@@ -5,6 +5,10 @@ With `NEWSMON_INDEX_PARTITIONING=month` every document lives in the partition of
 local integ-test Elasticsearch lacks, and no upsert ever lands in a new index and duplicates (the partition
 is a function of the document, not of when it was written, unlike rollover). A partition expires when its
 whole month is older than the cut-off.
+
+Where the cluster has index lifecycle management (a full Elasticsearch; the local integ-test server has
+none), `NEWSMON_INDEX_RETENTION` installs an ILM delete policy that every partition follows, so expiry needs
+no scheduled `newsmon prune`; without ILM the same setting is what `prune` should be run with.
 """
 
 from __future__ import annotations
@@ -13,18 +17,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from newsmon.settings import Settings
+from elasticsearch import ApiError, Elasticsearch
 
-_PERIOD = re.compile(r"^\s*(\d+)\s*(d|w|m|y)\s*$")
-_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
+from newsmon.settings import Settings, parse_period
 
-
-def parse_period(text: str) -> timedelta:
-    """`90d`, `12w`, `6m` (30 days each), `1y` (365 days)."""
-    m = _PERIOD.match(text)
-    if not m:
-        raise ValueError(f"not a retention period: {text!r} (use e.g. 90d, 12w, 6m, 1y)")
-    return timedelta(days=int(m.group(1)) * _DAYS[m.group(2)])
+__all__ = ["Partition", "expired", "has_lifecycle", "lifecycle_policy", "lifecycle_settings", "parse_period",
+           "partitions", "prune", "retention_summary"]
 
 
 @dataclass(frozen=True)
@@ -57,15 +55,59 @@ def expired(settings: Settings, names: list[str], older_than: timedelta,
     return [p for p in partitions(settings, names) if p.end <= cutoff]
 
 
-def prune(settings: Settings, older_than: timedelta, *, delete: bool = False, client=None,
+def prune(settings: Settings, older_than: timedelta, client: Elasticsearch, *, delete: bool = False,
           now: datetime | None = None) -> list[Partition]:
     """The expired partitions of this deployment; deleted when `delete` (else a dry run)."""
-    from newsmon.indices import make_client
-
-    client = client or make_client(settings)
     names = list(client.indices.get(index=f"{settings.index_prefix}-*", expand_wildcards="open,closed"))
     gone = expired(settings, names, older_than, now)
     if delete:
         for partition in gone:
             client.indices.delete(index=partition.index)
     return gone
+
+
+def lifecycle_policy(older_than: timedelta) -> dict:
+    """An ILM policy that deletes a monthly partition once its whole month is past `older_than`.
+
+    ILM counts an index's age from its creation, and a partition is created by the first write of its month,
+    so never before the month starts: waiting the retention plus the longest month (31 days) deletes no
+    document before its time (a month backfilled later is kept longer, never shorter)."""
+    days = -(-older_than.total_seconds() // 86_400) + 31
+    return {"phases": {"delete": {"min_age": f"{int(days)}d", "actions": {"delete": {}}}}}
+
+
+def has_lifecycle(client: Elasticsearch) -> bool:
+    """Whether the cluster runs index lifecycle management (absent from the integ-test distribution,
+    which answers the ILM endpoints with 400/404/405)."""
+    try:
+        client.ilm.get_status()
+    except ApiError as exc:
+        if exc.meta.status in (400, 404, 405, 410):
+            return False
+        raise
+    return True
+
+
+def lifecycle_settings(settings: Settings, client: Elasticsearch) -> dict:
+    """The `index.lifecycle` settings every partition gets: the retention's ILM policy, installed here,
+    when the indices are partitioned, `index_retention` is set and the cluster has ILM; else nothing
+    (expiry is then `newsmon prune`)."""
+    if settings.index_partitioning == "none" or not settings.index_retention or not has_lifecycle(client):
+        return {}
+    name = f"{settings.index_prefix}-retention"
+    client.ilm.put_lifecycle(name=name, policy=lifecycle_policy(parse_period(settings.index_retention)))
+    return {"lifecycle": {"name": name}}
+
+
+def retention_summary(settings: Settings, client: Elasticsearch) -> str:
+    """One line for `newsmon init`: how old documents go away in this deployment."""
+    if settings.index_partitioning == "none":
+        return "retention: one index per kind, kept until deleted (NEWSMON_INDEX_PARTITIONING=month to expire months)"
+    if not settings.index_retention:
+        return "retention: monthly partitions, kept until `newsmon prune --older-than PERIOD --yes`"
+    if has_lifecycle(client):
+        return (f"retention: monthly partitions deleted by the ILM policy {settings.index_prefix}-retention "
+                f"({lifecycle_policy(parse_period(settings.index_retention))['phases']['delete']['min_age']} "
+                f"after a partition is created)")
+    return (f"retention: this Elasticsearch has no ILM: schedule "
+            f"`newsmon prune --older-than {settings.index_retention} --yes` (daily)")

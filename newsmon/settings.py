@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from functools import lru_cache
+from datetime import timedelta
 from pathlib import Path
 
 from typing import Literal
@@ -17,6 +19,17 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationErro
 from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+_PERIOD = re.compile(r"^\s*(\d+)\s*(d|w|m|y)\s*$")
+_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def parse_period(text: str) -> timedelta:
+    """`90d`, `12w`, `6m` (30 days each), `1y` (365 days): a retention period."""
+    m = _PERIOD.match(text)
+    if not m:
+        raise ValueError(f"not a retention period: {text!r} (use e.g. 90d, 12w, 6m, 1y)")
+    return timedelta(days=int(m.group(1)) * _DAYS[m.group(2)])
 
 
 def package_dir(name: str) -> Path:
@@ -129,6 +142,9 @@ class Settings(BaseSettings):
     # month: one index per month of the documents' @timestamp (`newsmon-statements-2016.12`) behind the
     # alias `newsmon-statements`, so `newsmon prune` drops whole expired months; none: one index each
     index_partitioning: Literal["none", "month"] = "none"
+    # with month: partitions older than this (90d, 12w, 6m, 1y) are deleted by an ILM policy where the
+    # cluster has ILM; elsewhere this is the period to run `newsmon prune` with
+    index_retention: str | None = None
     index_shards: int = 1
     index_replicas: int = 0
     partitions: int = 4
@@ -179,6 +195,14 @@ class Settings(BaseSettings):
     # one delivery attempt waits this long for the receiver (apprise's own default, 4 s, is shorter than
     # many webhooks take; an attempt given up while the receiver still works on it is a duplicate)
     alert_delivery_timeout_s: float = 30.0
+
+    @field_validator("index_retention")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        """A retention the lifecycle policy and `prune` can read, refused at start rather than at `init`."""
+        if value:
+            parse_period(value)
+        return value
 
     @field_validator("untrusted_allow_networks")
     @classmethod

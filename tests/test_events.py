@@ -78,3 +78,43 @@ def test_possessor_of_the_noun_is_the_actor_of_its_verb():
     ev = one("Assad's success in recapturing Palmyra from ISIS was praised.", "assault")
     assert [a.name for a in ev.actors] == ["Bashar al-Assad"]
     assert ev.location.name == "Palmyra"
+
+
+def test_possessive_and_nominal_triggers_name_who_acts():
+    ev = one("The Iraqi army's offensive on Mosul began on Monday.", "assault")
+    assert [a.country for a in ev.actors] == ["IQ"] and ev.date == date(2016, 12, 19)
+    assert [a.name for a in one("Russia's nuclear deal with the United States expired.", "agree").actors] == ["Russia"]
+
+
+def test_a_victim_in_a_possessive_is_a_target_not_the_actor():
+    text = "Iran condemned the Turkish ambassador's assassination in Tehran on Friday."
+    assassination = one(text, "assault")
+    assert assassination.actors == [] and [t.country for t in assassination.targets] == ["TR"]
+    condemn = one(text, "condemn")
+    assert [a.name for a in condemn.actors] == ["Iran"] and condemn.targets == []  # Iran assassinated no one
+
+
+def test_a_condemned_act_is_directed_at_its_actor():
+    condemn = one("Moscow condemned the Israeli airstrike on Iranian forces.", "condemn")
+    assert [t.country for t in condemn.targets] == ["IL"]
+    assault = one("Moscow condemned the Israeli airstrike on Iranian forces.", "assault")
+    assert [a.country for a in assault.actors] == ["IL"] and [t.country for t in assault.targets] == ["IR"]
+
+
+def test_a_noun_naming_other_targets_is_another_event():
+    text = "Russian jets attacked ISIS in Idlib on Monday. Rouhani recalled the assassination of Soleimani."
+    assaults = [ev for ev in events(text) if ev.type == "assault"]
+    assert len(assaults) == 2
+    assert [t.name for t in assaults[1].targets] == ["Qasem Soleimani"] and assaults[1].actors == []
+
+
+def test_a_date_in_a_nested_event_is_that_events():
+    text = "Moscow blamed Kyiv for the assassination of a Russian general in Moscow on Friday."
+    assert one(text, "assault").date == date(2016, 12, 23)
+    assert one(text, "condemn").date is None  # "on Friday" hangs from the assassination
+
+
+def test_events_naming_no_actor_are_not_one_event_for_that():
+    text = "Hezbollah was attacked on Monday. Later, ISIS was bombed."
+    assaults = [ev for ev in events(text) if ev.type == "assault"]
+    assert [[t.name for t in ev.targets] for ev in assaults] == [["Hezbollah"], ["ISIS"]]

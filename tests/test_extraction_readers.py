@@ -75,6 +75,69 @@ def test_noun_in_a_phrase_of_another_clause_has_no_clause_verb():
     assert verb is None and roles.actors == [] and roles.targets == []
 
 
+def noun_roles(text: str, trigger: str, **undergoer):
+    doc = parse(text)
+    t = next(x for x in doc if x.text == trigger)
+    return nominal_roles(doc[t.i:t.i + 1], resolved(doc), clause_verb(t), **undergoer)
+
+
+def test_possessor_acts_and_of_phrase_undergoes_when_both_are_there():
+    roles = noun_roles("Tehran's support of the Assad government is unwavering.", "support")
+    assert names(roles.actors) == ["Tehran"] and names(roles.targets) == ["Bashar al-Assad"]
+
+
+def test_lone_possessor_or_of_phrase_undergoes_when_the_noun_says_so():
+    roles = noun_roles("Hezbollah's assassination stunned Beirut.", "assassination", possessor_undergoes=True)
+    assert roles.actors == [] and names(roles.targets) == ["Hezbollah"]
+    roles = noun_roles("The assassination of the Iranian envoy stunned Beirut.", "assassination", of_undergoes=True)
+    assert roles.actors == [] and names(roles.targets) == ["Iran"]
+    roles = noun_roles("The offensive of the Syrian army stunned Beirut.", "offensive")
+    assert names(roles.actors) == ["Syrian Arab Army"]
+
+
+def test_capital_naming_a_noun_trigger_is_its_place():
+    roles = noun_roles("The Tehran bombing killed dozens.", "bombing")
+    assert roles.actors == [] and roles.location.name == "Tehran"
+
+
+def test_places_in_location_phrases_are_not_participants():
+    _, roles = roles_at("Gunmen attacked a Hezbollah convoy near Damascus.", "attacked")
+    assert names(roles.targets) == ["Hezbollah"]
+
+
+def test_subject_through_raising_and_object_control():
+    _, roles = roles_at("Rouhani is due to visit Ankara.", "visit")
+    assert names(roles.actors) == ["Hassan Rouhani"] and names(roles.targets) == ["Ankara"]
+    _, roles = roles_at("Lavrov is expected to meet Zarif.", "meet")
+    assert names(roles.actors) == ["Sergey Lavrov"] and names(roles.targets) == ["Mohammad Javad Zarif"]
+    _, roles = roles_at("Moscow accused Washington of arming the rebels.", "arming")
+    assert names(roles.actors) == ["Washington"]
+    _, roles = roles_at("Iran was accused of supplying Hezbollah.", "supplying")
+    assert names(roles.actors) == ["Iran"] and names(roles.targets) == ["Hezbollah"]
+
+
+def test_light_verb_object_of_takes_the_verb_and_its_dative():
+    verb, roles = roles_at("Erdogan sent a message of sympathy to Rouhani.", "sympathy")
+    assert verb.text == "sent"
+    assert names(roles.actors) == ["Recep Tayyip Erdoğan"] and names(roles.targets) == ["Hassan Rouhani"]
+
+
+def test_governing_verb_decides_what_its_subject_is_to_a_noun_trigger():
+    _, roles = roles_at("Iran imposed sanctions on Hezbollah.", "sanctions")  # acts
+    assert names(roles.actors) == ["Iran"] and names(roles.targets) == ["Hezbollah"]
+    _, roles = roles_at("Assad received support from Tehran.", "support")  # undergoes
+    assert names(roles.actors) == ["Tehran"] and names(roles.targets) == ["Bashar al-Assad"]
+    _, roles = roles_at("Rouhani recalled the assassination.", "assassination")  # a topic only
+    assert roles.actors == [] and roles.targets == [] and not roles.described
+
+
+def test_object_of_a_talking_verb_is_its_topic():
+    doc = parse("Putin discussed Syria with Erdogan.")
+    t = next(x for x in doc if x.text == "discussed")
+    roles = verbal_roles(t, resolved(doc), object_is_topic=True)
+    assert names(roles.actors) == ["Vladimir Putin"] and names(roles.targets) == ["Recep Tayyip Erdoğan"]
+
+
 # --- direct quotes ------------------------------------------------------------------------------------
 
 def statements(text: str):

@@ -10,7 +10,8 @@ import pytest
 
 from newsmon.alerts.message import make_alert
 from newsmon.records import Alert, Sighting, Statement
-from newsmon.retention import expired, parse_period, partitions, prune
+from newsmon.retention import (expired, has_lifecycle, lifecycle_policy, parse_period, partitions, prune,
+                               retention_summary)
 from newsmon.settings import Settings
 from newsmon.streams import SIGHTINGS, STATEMENTS
 from newsmon.indices import LegacyIndexError, ensure_templates, index_for, make_client
@@ -109,15 +110,15 @@ def test_prune_drops_whole_expired_months_only_when_asked(monthly):
     client = make_client(monthly)
     alias = monthly.index("statements")
     now = datetime(2017, 3, 15, tzinfo=timezone.utc)
-    dry = prune(monthly, timedelta(days=90), now=now)
+    dry = prune(monthly, timedelta(days=90), client, now=now)
     assert [p.index for p in dry] == [f"{alias}-2016.10", f"{alias}-2016.11"]
     client.indices.refresh(index=alias)
     assert client.count(index=alias)["count"] == 3  # a dry run deletes nothing
-    prune(monthly, timedelta(days=90), now=now, delete=True)
+    prune(monthly, timedelta(days=90), client, now=now, delete=True)
     client.indices.refresh(index=alias)
     assert client.count(index=alias)["count"] == 1
     assert sorted(client.indices.get(index=f"{alias}-*")) == [f"{alias}-2016.12"]
-    assert prune(monthly, timedelta(days=90), now=now, delete=True) == []
+    assert prune(monthly, timedelta(days=90), client, now=now, delete=True) == []
 
 
 @pytest.mark.integration
@@ -125,3 +126,21 @@ def test_an_unpartitioned_index_of_the_alias_name_is_refused_clearly(stack_setti
     ensure_templates(stack_settings)  # the one-index layout
     with pytest.raises(LegacyIndexError, match="NEWSMON_INDEX_PARTITIONING=none"):
         ensure_templates(stack_settings.model_copy(update={"index_partitioning": "month"}))
+
+
+def test_the_lifecycle_policy_waits_the_retention_and_the_longest_month():
+    policy = lifecycle_policy(timedelta(days=90))
+    assert policy == {"phases": {"delete": {"min_age": "121d", "actions": {"delete": {}}}}}
+    assert lifecycle_policy(timedelta(days=89, hours=1))["phases"]["delete"]["min_age"] == "121d"
+
+
+@pytest.mark.integration
+def test_without_ilm_the_partitions_carry_no_policy_and_init_says_to_prune(stack_settings):
+    settings = stack_settings.model_copy(update={"index_partitioning": "month", "index_retention": "90d",
+                                                 "index_prefix": "retention-noilm"})
+    client = make_client(settings)
+    assert has_lifecycle(client) is False  # the local servers have no index lifecycle management
+    ensure_templates(settings, client)
+    template = client.indices.get_index_template(name=settings.index("statements"))["index_templates"][0]
+    assert "lifecycle" not in template["index_template"]["template"]["settings"]["index"]
+    assert "newsmon prune --older-than 90d --yes" in retention_summary(settings, client)

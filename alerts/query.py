@@ -10,8 +10,15 @@ Meaning, as Elasticsearch's `query_string` gives it on the index templates (`new
   matches a token, a phrase matches consecutive tokens of one value, a term that analyses into
   several tokens matches any of them (default operator OR); wildcards `*`/`?` match one token,
   case-insensitively.
-* `keyword` fields match the whole value exactly (case-sensitive), wildcards over the whole value;
-  values longer than the mapping's `ignore_above` are not indexed and never match.
+* `keyword` fields match the whole value exactly, wildcards over the whole value; through the field's
+  normalizer when the template gives one (`lowercase` on names and country codes: `about:sy`, `speaker.name:
+  "vladimir putin"`), applied to the values, the terms, wildcard patterns and range bounds alike; values
+  longer than the mapping's `ignore_above` are not indexed and never match.
+* a field also holds the values the template copies into it (`copy_to`): `speaker.name` holds the
+  record's `speaker_aliases` too, the gazetteer's other spellings of the speaker.
+* words separated by whitespace only are analysed as one text, as Elasticsearch's parser does (it does not
+  split on whitespace): `about:(IR RU)` is the one keyword value "IR RU", `title:(iran russia)` the text
+  "iran russia" (either token); a word followed by `AND`/`OR` starts no such run.
 * numbers, dates and booleans match by value; ranges `[a TO b]`, `{a TO b}`, `>a`, `<=b` on numbers,
   dates (with date math: `now-7d/d`, `2017-01-01||+1M`; a bare date is the whole day, rounded as
   Elasticsearch rounds `gt`/`gte`/`lt`/`lte`), keywords (by code point) and text tokens.
@@ -27,6 +34,7 @@ unknown fields and values that the field's type cannot hold (Elasticsearch would
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import math
 import re
@@ -42,7 +50,7 @@ from luqum.parser import parser
 
 from newsmon.indices import template
 
-__all__ = ["QueryError", "FieldInfo", "Doc", "Query", "compile_query", "check_limits", "fields_for", "analyze", "KINDS",
+__all__ = ["QueryError", "FieldInfo", "Doc", "Query", "Term", "Analysis", "compile_query", "check_limits", "fields_for", "analyze", "KINDS",
            "wildcard_matcher"]
 
 KINDS = ("statements", "events", "articles")
@@ -95,51 +103,6 @@ def check_limits(text: str) -> None:
             wild, term_start = 0, i + 1
 
 
-# --- fields -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    """A searchable field: its name, the record path it reads, its mapping type."""
-
-    name: str
-    source: tuple[str, ...]
-    type: str
-    ignore_above: int | None = None
-
-
-def _walk_mapping(props: dict, prefix: str, source: tuple[str, ...]) -> Iterator[FieldInfo]:
-    for key, spec in props.items():
-        name = f"{prefix}{key}"
-        path = (*source, key)
-        if "properties" in spec:
-            yield from _walk_mapping(spec["properties"], f"{name}.", path)
-            continue
-        if spec.get("enabled") is False or spec.get("index") is False:
-            continue
-        ftype = spec.get("type", "object")
-        if ftype == "object":
-            continue
-        yield FieldInfo(name, path, ftype, spec.get("ignore_above"))
-        for sub, subspec in spec.get("fields", {}).items():
-            yield FieldInfo(f"{name}.{sub}", path, subspec.get("type", "keyword"), subspec.get("ignore_above"))
-
-
-def mapping_fields(mapping: dict) -> dict[str, FieldInfo]:
-    """Searchable fields of an index mapping (`{"properties": ...}` or a whole template)."""
-    props = mapping.get("mappings", mapping).get("properties", {})
-    return {f.name: f for f in _walk_mapping(props, "", ())}
-
-
-@lru_cache
-def fields_for(kind: str) -> dict[str, FieldInfo]:
-    """Searchable fields of a record kind, read from its index template (the one the sink installs)."""
-    try:
-        return mapping_fields(template(kind))
-    except ValueError:
-        raise ValueError(f"no index template for record kind {kind!r}") from None
-
-
 # --- analysis -----------------------------------------------------------------------------------
 
 _L = r"[^\W\d_\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]"  # letters (marks follow via \w)
@@ -154,6 +117,128 @@ _TOKEN = re.compile(
 def analyze(text: str) -> list[str]:
     """Tokens of `text` as the standard analyser makes them (UAX#29 words, lowercased)."""
     return [t.lower() for t in _TOKEN.findall(text)]
+
+
+# Normalizers the engine reproduces: Elasticsearch's built-in `lowercase`, and custom ones made of the
+# `lowercase`/`uppercase` filters. A template naming any other analyser or normalizer is refused when its
+# fields are read, so the template and the engine cannot drift apart unnoticed.
+_CASE: dict[str, Callable[[str], str]] = {"lowercase": str.lower, "uppercase": str.upper}
+
+
+class Analysis:
+    """The normalizers and analysers a template's fields name, as Elasticsearch applies them."""
+
+    def __init__(self, settings: dict[str, Any]):
+        self.settings = settings
+
+    def normalizer(self, name: str) -> Callable[[str], str]:
+        spec = self.settings.get("normalizer", {}).get(name)
+        if spec is None:
+            if name in ("lowercase",):  # built in
+                return _CASE[name]
+            raise ValueError(f"unknown normalizer {name!r}")
+        steps = []
+        for fname in spec.get("filter", []):
+            if fname not in _CASE:
+                raise ValueError(f"normalizer {name!r}: unsupported filter {fname!r}")
+            steps.append(_CASE[fname])
+
+        def normalize(value: str) -> str:
+            for step in steps:
+                value = step(value)
+            return value
+        return normalize
+
+    def analyzer(self, name: str) -> Callable[[str], list[str]]:
+        if name != "standard":
+            raise ValueError(f"unsupported analyzer {name!r}")
+        return analyze
+
+
+# --- fields -------------------------------------------------------------------------------------
+
+
+def _identity(value: str) -> str:
+    return value
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A searchable field: its name, the record path it reads, its mapping type, and how its values are
+    indexed: `tokens` (text: the field's analyser) and `normalize` (keyword: the field's normalizer)."""
+
+    name: str
+    source: tuple[str, ...]
+    type: str
+    ignore_above: int | None = None
+    normalizer: str | None = None  # the template's normalizer (keyword fields), None: values as they are
+    tokens: Callable[[str], list[str]] = field(default=analyze, compare=False, repr=False)
+    normalize: Callable[[str], str] = field(default=_identity, compare=False, repr=False)
+    copies: tuple[tuple[str, ...], ...] = ()  # record paths the template copies into this field (`copy_to`)
+
+
+def _field(name: str, path: tuple[str, ...], spec: dict, analysis: Analysis,
+           copies: tuple[tuple[str, ...], ...]) -> FieldInfo:
+    ftype = spec.get("type", "keyword")
+    if ftype == "text":
+        return FieldInfo(name, path, ftype, spec.get("ignore_above"),
+                         tokens=analysis.analyzer(spec.get("analyzer", "standard")), copies=copies)
+    if ftype in KEYWORD and spec.get("normalizer"):
+        return FieldInfo(name, path, ftype, spec.get("ignore_above"), spec["normalizer"],
+                         normalize=analysis.normalizer(spec["normalizer"]), copies=copies)
+    return FieldInfo(name, path, ftype, spec.get("ignore_above"), copies=copies)
+
+
+def _copy_edges(props: dict, prefix: str, source: tuple[str, ...], out: dict[str, list[tuple[str, ...]]]) -> None:
+    """`copy_to` of the mapping as target field -> the record paths copied into it. Only a field's own
+    values are copied (Elasticsearch does not copy what was copied into a field any further)."""
+    for key, spec in props.items():
+        path = (*source, key)
+        if "properties" in spec:
+            _copy_edges(spec["properties"], f"{prefix}{key}.", path, out)
+            continue
+        targets = spec.get("copy_to") or []
+        for target in [targets] if isinstance(targets, str) else targets:
+            out.setdefault(target, []).append(path)
+
+
+def _walk_mapping(props: dict, prefix: str, source: tuple[str, ...], analysis: Analysis,
+                  edges: dict[str, list[tuple[str, ...]]]) -> Iterator[FieldInfo]:
+    for key, spec in props.items():
+        name = f"{prefix}{key}"
+        path = (*source, key)
+        if "properties" in spec:
+            yield from _walk_mapping(spec["properties"], f"{name}.", path, analysis, edges)
+            continue
+        if spec.get("enabled") is False or spec.get("index") is False:
+            continue
+        ftype = spec.get("type", "object")
+        if ftype == "object":
+            continue
+        copies = tuple(edges.get(name, ()))  # a copied value is indexed in the field and its sub-fields
+        yield _field(name, path, spec, analysis, copies)
+        for sub, subspec in spec.get("fields", {}).items():
+            yield _field(f"{name}.{sub}", path, subspec, analysis, copies)
+
+
+def mapping_fields(mapping: dict) -> dict[str, FieldInfo]:
+    """Searchable fields of an index mapping (`{"properties": ...}` or a whole template, whose
+    `settings.analysis` defines the analysers and normalizers the fields name)."""
+    settings = mapping.get("settings", {})
+    analysis = Analysis(settings.get("analysis") or settings.get("index", {}).get("analysis") or {})
+    props = mapping.get("mappings", mapping).get("properties", {})
+    edges: dict[str, list[tuple[str, ...]]] = {}
+    _copy_edges(props, "", (), edges)
+    return {f.name: f for f in _walk_mapping(props, "", (), analysis, edges)}
+
+
+@lru_cache
+def fields_for(kind: str) -> dict[str, FieldInfo]:
+    """Searchable fields of a record kind, read from its index template (the one the sink installs)."""
+    try:
+        return mapping_fields(template(kind))
+    except ValueError:
+        raise ValueError(f"no index template for record kind {kind!r}") from None
 
 
 # --- records ------------------------------------------------------------------------------------
@@ -202,9 +287,9 @@ class Doc:
         """The field's indexed values (typed: str for text/keyword, float for numbers/dates, bool)."""
         got = self._values.get(f.name)
         if got is None:
-            raw = [v for v in _leaves(self.record, f.source) if v != ""]
+            raw = [v for path in (f.source, *f.copies) for v in _leaves(self.record, path) if v != ""]
             if f.type in KEYWORD:
-                got = [str(v) for v in raw if f.ignore_above is None or len(str(v)) <= f.ignore_above]
+                got = [f.normalize(str(v)) for v in raw if f.ignore_above is None or len(str(v)) <= f.ignore_above]
             elif f.type in NUMERIC:
                 got = [float(v) for v in raw if isinstance(v, (int, float)) or _is_number(v)]
             elif f.type in ("date", "date_nanos"):
@@ -220,7 +305,7 @@ class Doc:
         """Per value, the analysed tokens of a text field (phrases never span two values)."""
         got = self._tokens.get(f.name)
         if got is None:
-            got = self._tokens[f.name] = [analyze(v) for v in self.values(f)]
+            got = self._tokens[f.name] = [f.tokens(v) for v in self.values(f)]
         return got
 
     def token_set(self, f: FieldInfo) -> set[str]:
@@ -388,9 +473,57 @@ class Query:
     predicate: Pred
     anchors: frozenset[str] | None = None
     fields: set[str] = field(default_factory=set)
+    terms: list[Term] = field(default_factory=list)
 
     def matches(self, doc: Doc) -> bool:
         return self.predicate(doc)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A value the query looks for in one named field (no wildcard): what a vocabulary check reads."""
+
+    field: str
+    value: str
+    position: int
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Words separated by whitespace only, analysed as one text (Lucene's multi-term clause)."""
+
+    words: tuple[tree.Word, ...]
+
+
+def _plain(item: Any) -> bool:
+    return isinstance(item, tree.Word) and not _WILD.search(item.value)
+
+
+def _multiterms(seq: list[tuple[str | None, Any]]) -> list[tuple[str | None, Any]]:
+    """Join runs of plain words as Elasticsearch's query parser does (it does not split on whitespace): a
+    word joins the run when no operator precedes it and neither `AND`/`OR` nor a lone `*` follows it, so
+    `about:(IR RU)` is the one value "IR RU" and `title:(iran russia)` the text "iran russia"."""
+    def allowed_after(k: int) -> bool:
+        if k >= len(seq):
+            return True
+        conj, item = seq[k]
+        return conj not in ("AND", "OR") and not (isinstance(item, tree.Word) and item.value == "*")
+
+    out: list[tuple[str | None, Any]] = []
+    i = 0
+    while i < len(seq):
+        conj, item = seq[i]
+        if conj is None and _plain(item):
+            j = i + 1
+            while j < len(seq) and seq[j][0] is None and _plain(seq[j][1]) and allowed_after(j + 1):
+                j += 1
+            if j - i >= 2:
+                out.append((None, _Run(tuple(w for _, w in seq[i:j]))))
+                i = j
+                continue
+        out.append(seq[i])
+        i += 1
+    return out
 
 
 @dataclass
@@ -482,10 +615,17 @@ def _union(items: list[_C]) -> _C:
 
 
 class _Compiler:
-    def __init__(self, text: str, fields: dict[str, FieldInfo]):
+    def __init__(self, text: str, fields: dict[str, FieldInfo], search: bool = False):
         self.text = text
         self.fields = fields
+        self.search = search  # a search, not a rule: fuzzy, proximity and regex are Elasticsearch's to run
         self.used: set[str] = set()
+        self.terms: list[Term] = []
+
+    def note(self, node: tree.Item, fields: list[FieldInfo], lenient: bool, value: str) -> None:
+        """Remember a value looked up in one named field (for the vocabulary check)."""
+        if not lenient and len(fields) == 1:
+            self.terms.append(Term(fields[0].name, value, getattr(node, "pos", None) or 0))
 
     def error(self, node: tree.Item, message: str) -> QueryError:
         return QueryError(message, getattr(node, "pos", None) or 0)
@@ -503,7 +643,9 @@ class _Compiler:
                 raise self.error(name_node, f"no field matches {plain!r}")
             return got, True
         if plain not in self.fields:
-            raise self.error(name_node, f"unknown field {plain!r}")
+            close = difflib.get_close_matches(plain, list(self.fields), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise self.error(name_node, f"unknown field {plain!r}{hint}")
         return [self.fields[plain]], False
 
     # nodes
@@ -527,6 +669,8 @@ class _Compiler:
             return self.phrase(node, fields, lenient)
         if isinstance(node, (tree.Range, tree.From, tree.To)):
             return self.range(node, fields, lenient)
+        if self.search and isinstance(node, (tree.Fuzzy, tree.Proximity, tree.Regex)):
+            return _C(NONE, None)
         if isinstance(node, tree.Fuzzy):
             raise self.error(node, "fuzzy queries (~) are not supported in rules")
         if isinstance(node, tree.Proximity):
@@ -553,13 +697,13 @@ class _Compiler:
 
     def clauses(self, node: tree.Item, fields: list[FieldInfo], lenient: bool) -> _C:
         """A Lucene clause list, built as the classic query parser builds it (ES `query_string`)."""
-        seq: list[tuple[str | None, tree.Item]] = []
+        seq: list[tuple[str | None, Any]] = []
         self._flatten(node, None, seq)
         occurs: list[list] = []  # [occur, compiled]
-        for conj, item in seq:
+        for conj, item in _multiterms(seq):
             mod = "+" if isinstance(item, tree.Plus) else "-" if isinstance(item, (tree.Not, tree.Prohibit)) else None
             inner = item.a if mod else item
-            c = self.compile(inner, fields, lenient)
+            c = self.run(inner, fields, lenient) if isinstance(inner, _Run) else self.compile(inner, fields, lenient)
             if occurs and conj == "AND" and occurs[-1][0] != "MUST_NOT":
                 occurs[-1][0] = "MUST"
             occur = "MUST_NOT" if mod == "-" else "MUST" if (mod == "+" or conj == "AND") else "SHOULD"
@@ -603,6 +747,14 @@ class _Compiler:
             out.append((conj, node))
 
     # leaves
+    def run(self, run: _Run, fields: list[FieldInfo], lenient: bool) -> _C:
+        """Words analysed together: text fields match any of their tokens (default operator OR), a keyword
+        or a whole-value text field the words joined by a space."""
+        text = " ".join(_unescape(w.value) for w in run.words)
+        self.note(run.words[0], fields, lenient, text)
+        parts = [self.term(run.words[0], f, text, lenient) for f in fields]
+        return _union([p for p in parts if p is not None] or [_C(NONE, frozenset())])
+
     def word(self, node: tree.Word, fields: list[FieldInfo], lenient: bool) -> _C:
         raw = node.value
         if raw == "*":
@@ -610,16 +762,19 @@ class _Compiler:
                 return _C(ALL, None)
             return _C(_any([self._has(f) for f in fields]), None)
         wild = bool(_WILD.search(raw))
+        if not wild:
+            self.note(node, fields, lenient, _unescape(raw))
         parts = [self.wildcard(node, f, raw, lenient) if wild else self.term(node, f, _unescape(raw), lenient)
                  for f in fields]
         return _union([p for p in parts if p is not None] or [_C(NONE, frozenset())])
 
     def phrase(self, node: tree.Phrase, fields: list[FieldInfo], lenient: bool) -> _C:
         text = _unescape(node.value[1:-1])
+        self.note(node, fields, lenient, text)
         parts = []
         for f in fields:
             if f.type == "text":
-                toks = analyze(text)
+                toks = f.tokens(text)
                 if not toks:
                     continue
                 parts.append(_C(self._phrase_pred(f, toks), frozenset([max(toks, key=len)])))
@@ -644,13 +799,14 @@ class _Compiler:
 
     def term(self, node: tree.Item, f: FieldInfo, value: str, lenient: bool) -> _C | None:
         if f.type == "text":
-            toks = analyze(value)
+            toks = f.tokens(value)
             if not toks:
                 return None
             preds = [self._phrase_pred(f, [t]) for t in toks]
             return _C(_any(preds), frozenset(toks))
         if f.type in KEYWORD:
-            return _C(lambda doc: value in doc.values(f), frozenset([value]))
+            norm = f.normalize(value)
+            return _C(lambda doc: norm in doc.values(f), frozenset([norm]))
         if f.type in NUMERIC:
             if not _is_number(value):
                 return self.refuse(node, f, value, "a number", lenient)
@@ -682,7 +838,7 @@ class _Compiler:
             fits = wildcard_matcher(raw, lower=True)
             return _C(lambda doc: any(fits(t) for t in doc.token_set(f)), None)
         if f.type in KEYWORD:
-            fits = wildcard_matcher(raw, lower=False)
+            fits = wildcard_matcher(f.normalize(raw), lower=False)
             return _C(lambda doc: any(fits(v) for v in doc.values(f)), None)
         return self.refuse(node, f, raw, "text or keyword for wildcards", lenient)
 
@@ -724,6 +880,9 @@ class _Compiler:
                 return False
             return _C(pred, None)
         if f.type in KEYWORD or f.type == "text":
+            if f.type in KEYWORD:  # Elasticsearch normalizes the bounds as it normalized the values
+                lo, hi = (None if lo is None else f.normalize(lo)), (None if hi is None else f.normalize(hi))
+
             def inside(v: str) -> bool:
                 if lo is not None and (v < lo or (v == lo and not inc_lo)):
                     return False
@@ -741,8 +900,12 @@ def _parse_position(exc: ParseError, text: str) -> int:
     return int(m.group(1)) if m else len(text)
 
 
-def compile_query(text: str, fields: dict[str, FieldInfo]) -> Query:
-    """Parse and compile a Lucene query string against `fields`; raise `QueryError` with a position."""
+def compile_query(text: str, fields: dict[str, FieldInfo], search: bool = False) -> Query:
+    """Parse and compile a Lucene query string against `fields`; raise `QueryError` with a position.
+
+    With `search`, the query is checked for a search of the index (`newsmon search`): the same fields and
+    types as a rule, while fuzzy, proximity and regular-expression parts, which rules refuse, are let
+    through (their predicate matches nothing here; Elasticsearch evaluates them)."""
     if not text.strip():
         raise QueryError("empty query", 0)
     check_limits(text)
@@ -755,9 +918,9 @@ def compile_query(text: str, fields: dict[str, FieldInfo]) -> Query:
         raise QueryError("query nested too deeply", 0) from None
     except (TypeError, ValueError, AttributeError) as exc:  # luqum may fail on odd input
         raise QueryError(f"cannot parse query: {exc}", 0) from None
-    compiler = _Compiler(text, fields)
+    compiler = _Compiler(text, fields, search)
     try:
         compiled = compiler.compile(node, list(fields.values()), True)
     except RecursionError:  # deep nesting the character scan did not see (e.g. a long chain of NOT)
         raise QueryError("query nested too deeply", 0) from None
-    return Query(text, compiled.pred, compiled.anchors, compiler.used)
+    return Query(text, compiled.pred, compiled.anchors, compiler.used, compiler.terms)

@@ -36,11 +36,23 @@ def _load(path: Path) -> RuleSet:
 
 @app.command()
 def check(rules: Path = RULES_ARG) -> None:
-    """Validate a rules file: every query parses, names known fields and fits their types."""
+    """Validate a rules file: every query parses, names known fields and fits their types; warn about terms
+    that match nothing the extraction can produce (a name or country code it never writes)."""
+    from newsmon.alerts.query import fields_for
+    from newsmon.vocabulary import review
+
     ruleset = _load(rules)
+    warnings = 0
+    for rule in ruleset.rules:
+        for finding in review(rule.compiled, fields_for(rule.kind)):
+            warnings += finding.warning
+            style = "yellow" if finding.warning else "dim"
+            console.print(f"[{style}]{'warning' if finding.warning else 'note'}: rule {escape(repr(rule.name))}: "
+                          f"{escape(str(finding))}[/]", highlight=False, soft_wrap=True)
     kinds = ", ".join(f"{sum(r.kind == k for r in ruleset.rules)} {k}" for k in sorted(ruleset.kinds()))
     console.print(f"[green]OK[/] {len(ruleset.rules)} rules ({kinds or 'none'}), "
-                  f"{len(ruleset.destinations)} named destinations")
+                  f"{len(ruleset.destinations)} named destinations"
+                  + (f", [yellow]{warnings} warnings[/]" if warnings else ""))
 
 
 def _published(value: str | None) -> datetime | None:

@@ -54,12 +54,18 @@ def init(kibana: str = typer.Option(None, "--kibana", metavar="URL",
                                     help="Also import the saved objects (data views, searches, dashboard, map) "
                                          "into the Kibana at URL, e.g. http://127.0.0.1:5601."),
          wait: float = typer.Option(180.0, "--wait", metavar="SECONDS",
-                                    help="How long to wait for each server to answer before giving up.")) -> None:
+                                    help="How long to wait for each server to answer before giving up."),
+         reindex: bool = typer.Option(False, "--reindex",
+                                      help="Rebuild indices made by an older newsmon whose mapping falls short of "
+                                           "the templates (stop the stack first).")) -> None:
     """Wait for Kafka and Elasticsearch, create the topics (configured partition count) and the index
-    templates (and import Kibana's saved objects with --kibana), then exit. Idempotent."""
+    templates (and import Kibana's saved objects with --kibana), then exit. Idempotent.
+
+    A template applies to indices created after it: an index made by an older newsmon keeps its mapping
+    (e.g. names and codes matched case-sensitively) until `--reindex` rebuilds it from the template."""
     from newsmon.kibana import KibanaError, import_saved_objects
     from newsmon.readiness import ServerUnavailable, wait_for_stack
-    from newsmon.indices import ensure_templates, make_client
+    from newsmon.indices import INDICES, RebuildError, ensure_templates, make_client, rebuild, stale_indices
     from newsmon.retention import retention_summary
     from newsmon.topics import ensure_topics
 
@@ -71,12 +77,41 @@ def init(kibana: str = typer.Option(None, "--kibana", metavar="URL",
         ensure_templates(settings, client)
         typer.echo(f"topics ready ({settings.partitions} partitions): {', '.join(topics)}; index templates ready")
         typer.echo(retention_summary(settings, client))
+        for index, fields in stale_indices(settings, client).items():
+            short = next(s for s in sorted(INDICES, key=len, reverse=True) if index.startswith(settings.index(s)))
+            if reindex:
+                count = rebuild(settings, index, short, _with_aliases(short), client)
+                typer.echo(f"{index}: rebuilt from its template ({count} documents)")
+            else:
+                typer.secho(f"{index} was made by an older newsmon: {', '.join(fields)} do not search as the "
+                            f"template says (e.g. case-insensitively); run `newsmon init --reindex` with the stack "
+                            f"stopped to rebuild it", fg="yellow", err=True)
         if kibana:
             count = import_saved_objects(kibana, settings, wait_s=wait, say=typer.echo)
             typer.echo(f"Kibana at {kibana}: {count} saved objects imported (dashboard \"newsmon: overview\")")
-    except (ServerUnavailable, KibanaError) as exc:
+    except (ServerUnavailable, KibanaError, RebuildError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(1) from None
+
+
+def _with_aliases(short: str):
+    """A rebuilt document as newer records carry it: the gazetteer's other spellings of its actors (which
+    the templates copy into the name fields) added from the actors' ids."""
+    from newsmon.processors.extraction.conversion import aliases
+
+    def ids(items) -> list:
+        return [i.get("id") for i in items or [] if isinstance(i, dict)]
+
+    def add(doc: dict) -> dict:
+        if short == "statements":
+            doc.setdefault("speaker_aliases", aliases(ids([doc.get("speaker")])))
+        elif short == "events":
+            doc.setdefault("actor_aliases", aliases(ids(doc.get("actors"))))
+            doc.setdefault("target_aliases", aliases(ids(doc.get("targets"))))
+        elif short == "articles":
+            doc.setdefault("entity_aliases", aliases(ids(doc.get("entities"))))
+        return doc
+    return add
 
 
 @app.command()
@@ -196,10 +231,21 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
     from rich.console import Console
     from rich.table import Table
 
-    from newsmon.search import search as run_search
+    from newsmon.search import search as run_search, validate
+    from newsmon.vocabulary import review
 
     from elasticsearch import ApiError, TransportError
 
+    try:  # checked as `alerts check` checks a rule, before finding the stack: a misspelt field is an error
+        compiled = validate(query, kind)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if compiled is not None:
+        from newsmon.alerts.query import fields_for
+
+        for finding in review(compiled, fields_for(kind)):
+            typer.secho(f"{'warning' if finding.warning else 'note'}: {finding}", err=True,
+                        fg="yellow" if finding.warning else None)
     settings = stack_settings(("elasticsearch",))
     try:
         total, docs = run_search(settings, query, kind=kind, size=size, folded=not unfold)

@@ -8,6 +8,7 @@ may name and their types, so a rule means what a search of the index means.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
@@ -100,3 +101,94 @@ def ensure_templates(settings: Settings, client: Elasticsearch | None = None) ->
                     raise
         names.append(index)
     return names
+
+
+_COMPARED = ("type", "normalizer", "analyzer", "copy_to", "fields", "index")
+
+
+def _attr(spec: dict[str, Any], attr: str) -> Any:
+    value = spec.get(attr)
+    if attr == "type" and value is None and "properties" not in spec:
+        return "object"
+    if attr == "copy_to" and isinstance(value, str):
+        return [value]
+    return value
+
+
+def mapping_drift(template_props: dict[str, Any], index_props: dict[str, Any], prefix: str = "") -> list[str]:
+    """Fields whose mapping in an existing index falls short of the template's: missing, or another type,
+    normalizer, analyzer, copy_to or sub-fields. Such an index answers searches as the older mapping did
+    (e.g. case-sensitively), since a template applies only to indices created after it."""
+    out = []
+    for key, spec in template_props.items():
+        name = f"{prefix}{key}"
+        have = index_props.get(key)
+        if have is None:
+            out.append(name)
+        elif "properties" in spec:
+            out += mapping_drift(spec["properties"], have.get("properties", {}), f"{name}.")
+        elif any(_attr(spec, a) != _attr(have, a) for a in _COMPARED):
+            out.append(name)
+    return out
+
+
+def stale_indices(settings: Settings, client: Elasticsearch | None = None) -> dict[str, list[str]]:
+    """Existing indices (partitions included) whose mapping falls short of their template, with the fields.
+
+    What can change in place is changed first (new fields, sub-fields, copy_to); what cannot (a field's
+    normalizer or type) needs the index rebuilt: `rebuild`, run by `newsmon init --reindex`."""
+    client = client or make_client(settings)
+    out: dict[str, list[str]] = {}
+    for short in INDICES:
+        props = template(short)["mappings"].get("properties", {})
+        found = client.indices.get_mapping(index=settings.index(short) + "*", ignore_unavailable=True,
+                                           allow_no_indices=True)
+        for index in sorted(found):
+            if index.startswith("reindex-"):
+                continue
+            drift = mapping_drift(props, found[index]["mappings"].get("properties", {}))
+            if not drift:
+                continue
+            for key in dict.fromkeys(name.split(".")[0] for name in drift):
+                try:  # one field at a time: a conflict refuses only its own change
+                    client.indices.put_mapping(index=index, properties={key: props[key]})
+                except ApiError as exc:
+                    if exc.meta.status != 400:
+                        raise
+            have = client.indices.get_mapping(index=index)[index]["mappings"].get("properties", {})
+            drift = mapping_drift(props, have)
+            if drift:
+                out[index] = drift
+    return out
+
+
+class RebuildError(RuntimeError):
+    """A rebuild that cannot start or was cut off (the documents are kept in `reindex-<index>`)."""
+
+
+def rebuild(settings: Settings, index: str, short: str, transform: Callable[[dict[str, Any]], dict[str, Any]],
+            client: Elasticsearch | None = None) -> int:
+    """Recreate `index` from its template and copy its documents back through `transform` (which may add
+    what newer records carry); returns the number of documents. Run with the stack stopped: a write
+    during the rebuild could be lost. Copies client-side (scan and bulk), so it needs no reindex module."""
+    from elasticsearch import helpers
+
+    client = client or make_client(settings)
+    keep = f"reindex-{index}"
+    if client.indices.exists(index=keep):
+        raise RebuildError(f"{keep} exists: an earlier rebuild of {index} was cut off; its documents are there "
+                           f"(copy them back or delete {keep}, then run again)")
+    body = template_body(settings, short)
+    client.indices.create(index=keep, settings=body["settings"], mappings=body["mappings"])
+    helpers.bulk(client, ({"_index": keep, "_id": hit["_id"], "_source": hit["_source"]}
+                          for hit in helpers.scan(client, index=index, query={"query": {"match_all": {}}})))
+    client.indices.refresh(index=keep)
+    if client.count(index=keep)["count"] != client.count(index=index)["count"]:
+        raise RebuildError(f"copying {index} to {keep} lost documents: {index} left as it was")
+    client.indices.delete(index=index)
+    client.indices.create(index=index)  # from the template (with the alias, partitioned)
+    done, _ = helpers.bulk(client, ({"_index": index, "_id": hit["_id"], "_source": transform(hit["_source"])}
+                                    for hit in helpers.scan(client, index=keep, query={"query": {"match_all": {}}})))
+    client.indices.refresh(index=index)
+    client.indices.delete(index=keep)
+    return done

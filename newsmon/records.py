@@ -161,6 +161,9 @@ class Article(BaseModel):
     declared_language: str | None = None  # what the feed said; `language` is what was decided
     model: str | None = None
     analysis: str = "parsed"
+    # the gazetteer's other spellings of the entities' actors; the template copies them into entities.name
+    # and entity_names, so a search or rule for any spelling finds the article
+    entity_aliases: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
 
@@ -178,6 +181,9 @@ class Statement(ExtractedStatement):
     sources: list[str] = Field(default_factory=list)  # feeds/outlets that carried it (novelty)
     source_count: int = 1
     novel: bool | None = None
+    # the gazetteer's other spellings of the speaker ("Sergei Lavrov", "Lavrov" for Sergey Lavrov); the
+    # template copies them into speaker.name, so a search or rule for any spelling finds the statement
+    speaker_aliases: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
 
@@ -200,6 +206,9 @@ class Event(ExtractedEvent):
     sources: list[str] = Field(default_factory=list)  # feeds/outlets that reported it (novelty)
     source_count: int = 1
     novel: bool | None = None
+    # the gazetteer's other spellings of the actors and targets (copied into actors.name / targets.name)
+    actor_aliases: list[str] = Field(default_factory=list)
+    target_aliases: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
 

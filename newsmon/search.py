@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from newsmon.alerts.query import check_limits
+from newsmon.alerts.query import Query, compile_query, fields_for
 from newsmon.settings import Settings
 from newsmon.indices import make_client
 
 KINDS = ("statements", "articles", "events", "alerts", "dead-letters")
 FOLDED_KINDS = ("statements", "events")  # kinds whose later copies the sink marks `novel: false`
+
+
+def validate(query: str, kind: str = "statements") -> Query | None:
+    """The query checked as `newsmon alerts check` checks a rule (limits, syntax, known fields, values that
+    fit their types), so a misspelt field is an error rather than 0 hits; raises `QueryError` (a
+    ValueError) with the position. None for the match-all query."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    if not query.strip() or query.strip() == "*":
+        return None
+    return compile_query(query, fields_for(kind), search=True)
 
 
 def search(settings: Settings, query: str, kind: str = "statements", size: int = 20,
@@ -18,9 +29,7 @@ def search(settings: Settings, query: str, kind: str = "statements", size: int =
 
     `folded`: statements and events that repeat an earlier one are left out (the first sighting carries
     their outlets in `sources`); False lists every copy, each repeat with the `first_id` it repeats."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
-    check_limits(query)  # the rule compiler's limits: a hostile query never reaches the search server
+    validate(query, kind)  # a hostile or misspelt query never reaches the search server
     client = client or make_client(settings)
     # read-your-writes for an interactive search: what the sink acknowledged is visible (an idle index may
     # otherwise answer before its next refresh; the local stand-in does)

@@ -104,10 +104,13 @@ class Stack:
 
             load_rules(self.settings.rules_file)  # a bad rules file stops `up` before anything starts
         self._start_services()
-        from newsmon.indices import ensure_templates
+        from newsmon.indices import ensure_templates, stale_indices
 
         ensure_topics(self.settings)
         ensure_templates(self.settings)
+        for index, fields in stale_indices(self.settings).items():
+            self.say(f"{index} was made by an older newsmon: {', '.join(fields)} do not search as the template "
+                     f"says (e.g. case-insensitively); stop newsmon and run `newsmon init --reindex` to rebuild it")
         self.start_processor()
         from newsmon.sinks.consumer import run as run_sink
 

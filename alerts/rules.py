@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator
 
 from newsmon.alerts.message import make_alert
+from newsmon.settings import ConfigurationError
 from newsmon.alerts.query import KINDS, Doc, Query, QueryError, compile_query, fields_for
 from newsmon.records import Alert
 from newsmon.secrets import MissingSecret, expand, references
@@ -43,7 +44,7 @@ Kind = Literal["statements", "events", "articles"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 
 
-class RuleError(ValueError):
+class RuleError(ConfigurationError, ValueError):
     """A rule file or rule that cannot be used; names the rule and the error position."""
 
     def __init__(self, message: str, rule: str | None = None, position: int | None = None,

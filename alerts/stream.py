@@ -124,9 +124,9 @@ def register(app: faust.App, settings: Settings, rules: RuleSet | None = None) -
             table[key] = state
             await send(outputs)
             if verdict.novel:
-                log.info("alerts: statement %s new, %d alerts", st.id, len(outputs))
+                log.debug("alerts: statement %s new, %d alerts", st.id, len(outputs))
             else:
-                log.info("alerts: statement %s repeats %s (%.2f)", st.id, verdict.first_id, verdict.similarity)
+                log.debug("alerts: statement %s repeats %s (%.2f)", st.id, verdict.first_id, verdict.similarity)
 
     for kind, kind_stream in RECORD_STREAMS.items():
         if kind in rules.kinds():

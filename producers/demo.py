@@ -21,7 +21,7 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
-from newsmon.settings import Settings
+from newsmon.settings import ConfigurationError, Settings
 from newsmon.producers.config import FeedConfig
 
 log = logging.getLogger("newsmon.producers")
@@ -43,7 +43,7 @@ SEED_META: dict[str, dict[str, Any]] = {
 }
 
 
-class SeedsNotFound(FileNotFoundError):
+class SeedsNotFound(ConfigurationError, FileNotFoundError):
     """The seed articles are not where the repository layout puts them."""
 
 

@@ -224,7 +224,7 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
         typer.secho(f"Elasticsearch at {settings.elasticsearch_url} is unreachable: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     table = Table(title=f"{kind}: {total} match {query!r}" + (f" (newest {len(docs)})" if total > len(docs) else ""))
-    widths = {"quote": 80, "title": 60, "message": 60, "error": 80, "url": 50}
+    widths = {"quote": 80, "title": 60, "message": 60, "error": 80, "url": 50, "actors": 60, "targets": 40}
     for header, _ in COLUMNS[kind]:
         table.add_column(header, overflow="fold")
     for doc in docs:

@@ -101,12 +101,7 @@ class Stack:
     def start(self) -> None:
         """Check everything a stage would fail on for good (feeds, rules, demo seeds), then start the
         servers and the stages."""
-        if self.feeds is None and self.demo and "feeds_file" not in self.settings.model_fields_set:
-            self.feeds = []  # a demo touches nothing but itself
-            self.say("demo: polling only the local demo feed (set NEWSMON_FEEDS_FILE or --feeds to poll real "
-                     "feeds too)")
-        if self.feeds is None:
-            self.feeds = self._load_feeds()  # a bad feed list stops `up` before anything starts
+        self.feeds = self.choose_feeds()  # a bad feed list stops `up` before anything starts
         if self.demo:
             from newsmon.producers.demo import serve_demo
 
@@ -231,7 +226,15 @@ class Stack:
             settings = self._demo_server.settings(settings)  # the demo's pages are on loopback
         run_poller(settings, feeds, self.stop_event)
 
-    def _load_feeds(self) -> list:
+    def choose_feeds(self) -> list:
+        """The feeds to poll besides the demo's: those given, else NEWSMON_FEEDS_FILE's; a demo without
+        either polls none (it touches nothing but itself), a run without `--demo` the default list."""
+        if self.feeds is not None:
+            return self.feeds
+        if self.demo and "feeds_file" not in self.settings.model_fields_set:
+            self.say("demo: polling only the local demo feed (set NEWSMON_FEEDS_FILE or --feeds to poll real "
+                     "feeds too)")
+            return []
         from newsmon.producers.config import load_feeds
 
         return load_feeds(self.settings.feeds_file)

@@ -259,8 +259,8 @@ def status(lag: bool = typer.Option(False, "--lag", help="Also show each consume
         details = Table(title="consumer lag")
         for col in ("group", "topic", "committed", "end", "lag"):
             details.add_column(col)
-        for row in lags:
-            details.add_row(row.group, row.topic, str(row.committed), str(row.end), str(row.lag))
+        for one in lags:
+            details.add_row(one.group, one.topic, str(one.committed), str(one.end), str(one.lag))
         console.print(details)
 
 

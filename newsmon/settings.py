@@ -343,7 +343,9 @@ def settings_error(exc: ValidationError) -> str:
             problems.append(f"{name.upper()}: {message}" if name else message)
             continue
         value = "<hidden>" if _is_secret(field_name) else _shown(error.get("input"))
-        problems.append(f"{variable_name(field_name)}={value}: {message}")
+        variable, config = variable_name(field_name), _config_file_setting(field_name)
+        problems.append(f"{field_name}: {value} (in {config}): {message}" if variable not in os.environ and config
+                        else f"{variable}={value}: {message}")
     return "invalid configuration: " + "; ".join(problems)
 
 
@@ -354,6 +356,15 @@ def variable_name(field_name: str) -> str:
     alias = field.validation_alias
     names = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else [f"NEWSMON_{field_name.upper()}"]
     return next((n for n in names if n in os.environ), names[0])
+
+
+def _config_file_setting(field_name: str) -> Path | None:
+    """The config file (`newsmon.yaml`, `NEWSMON_CONFIG`), when it sets `field_name`."""
+    config = Path(str(Settings.model_config.get("yaml_file") or "newsmon.yaml"))
+    try:
+        return config if config.is_file() and field_name in config.read_text(encoding="utf-8") else None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _field(name: str):

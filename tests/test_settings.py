@@ -90,3 +90,12 @@ def test_the_values_of_the_report_are_refused_without_a_traceback(tmp_path, env,
 def test_help_works_whatever_the_settings(tmp_path):
     result = newsmon("search", "--help", env={**clean_env(tmp_path), "NEWSMON_PARTITIONS": "0"}, timeout=60)
     assert result.returncode == 0 and "Lucene query" in result.stdout
+
+
+def test_a_bad_value_from_the_config_file_is_named_there(tmp_path):
+    env = clean_env(tmp_path)
+    (tmp_path / "none.yaml").write_text("partitions: 0\nwatchlist: [SY, IR]\n")  # the file NEWSMON_CONFIG names
+    result = newsmon("status", env=env, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"invalid configuration: partitions: 0 (in {tmp_path / 'none.yaml'}): "
+                                     "expected a whole number >= 1")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 STATE_FILE = "stages.json"
-RESTART_BASE_S = 2.0
+RESTART_BASE_S = 5.0
 RESTART_MAX_S = 300.0
 HEALTHY_AFTER_S = 60.0
 CONFIG_EXIT_CODE = 2  # a command's exit code for a configuration error (newsmon.clierrors)

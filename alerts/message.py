@@ -6,7 +6,7 @@ from typing import Any
 
 from newsmon.records import Alert, stable_id
 
-__all__ = ["make_alert", "render", "title"]
+__all__ = ["make_alert", "render", "terminal_lines", "title"]
 
 MAX_QUOTE = 600
 
@@ -46,6 +46,29 @@ def render(kind: str, record: dict[str, Any], rule: str) -> str:
         lines.append(record["url"])
     lines.append(f"Rule: {rule}")
     return "\n".join(lines)
+
+
+def terminal_lines(alert: Alert, width: int = 160) -> tuple[str, str, str]:
+    """What a terminal shows of an alert, so it stands out among log lines: (rule · who · outlet, the
+    first line of what was said or happened, the link)."""
+    record = alert.record
+    outlet = " via ".join(x for x in (record.get("feed"), record.get("via")) if x) or "unknown outlet"
+    if alert.kind == "statements":
+        sp = record.get("speaker") or {}
+        who = sp.get("name") or sp.get("text") or "unattributed"
+        who += f" ({sp['country']})" if sp.get("country") else ""
+        text = (record.get("content") or {}).get("text", "")
+        first = f"“{_clip(text.strip().splitlines()[0] if text.strip() else '', width)}”"
+    elif alert.kind == "events":
+        names = [a.get("name") or a.get("text", "") for a in record.get("actors") or []]
+        who = ", ".join(n for n in names if n) or "unknown actors"
+        trigger = (record.get("trigger") or {}).get("text", "")
+        first = _clip(f"{record.get('type', 'event')}: {trigger}" + (f" · {record['title']}" if record.get("title")
+                                                                       else ""), width)
+    else:
+        who = ", ".join((record.get("persons") or [])[:3]) or "-"
+        first = _clip(record.get("title") or record.get("summary") or "", width)
+    return f"{alert.rule} · {who} · {outlet}", first, str(record.get("url") or "")
 
 
 def title(alert: Alert) -> str:

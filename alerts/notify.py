@@ -36,7 +36,7 @@ from rich.markup import escape
 
 from newsmon import metrics
 from newsmon.alerts.destinations import loadable, mask
-from newsmon.alerts.message import title
+from newsmon.alerts.message import terminal_lines, title
 from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.consume import CommitAfter
 from newsmon.deadletter import DeadLetterWriter, dead_letter_limit, from_record
@@ -257,9 +257,12 @@ class Notifier:
         self._workers: list[threading.Thread] = []
 
     def print(self, alert: Alert) -> None:
-        first, _, rest = alert.message.partition("\n")
-        self.console.print(f"[bold red]ALERT[/] [bold]{escape(alert.rule)}[/] {escape(first)} "
-                           f"{escape(rest.splitlines()[0] if rest else '')}", highlight=False, soft_wrap=True)
+        """The alert as three lines that stand out among the log lines: rule, speaker and outlet; the
+        first line of the content; the link."""
+        head, first, link = terminal_lines(alert)
+        self.console.print(f"[bold white on red] ALERT [/] [bold]{escape(head)}[/]\n        {escape(first)}"
+                           + (f"\n        [link={escape(link)}]{escape(link)}[/link]" if link else ""),
+                           highlight=False, soft_wrap=True)
 
     def start(self) -> None:
         """One worker per destination URL of the rules, and per target the ledger still owes deliveries to."""

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_valid
 
 from newsmon.alerts.destinations import LEGACY_LABEL, label, loadable
 from newsmon.alerts.message import make_alert
+from newsmon.settings import ConfigurationError
 from newsmon.alerts.query import KINDS, Doc, Query, QueryError, compile_query, fields_for
 from newsmon.records import Alert
 from newsmon.secrets import MissingSecret, expand, references
@@ -46,7 +47,7 @@ Kind = Literal["statements", "events", "articles"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 
 
-class RuleError(ValueError):
+class RuleError(ConfigurationError, ValueError):
     """A rule file or rule that cannot be used; names the rule and the error position."""
 
     def __init__(self, message: str, rule: str | None = None, position: int | None = None,

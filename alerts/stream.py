@@ -170,9 +170,9 @@ def _register_novelty(app: faust.App, settings: Settings, kind_stream: Stream, t
             table[key] = state
             await send(outputs)
             if verdict.novel:
-                log.info("alerts: %s %s new, %d alerts", kind, record.id, len(outputs))
+                log.debug("alerts: %s %s new, %d alerts", kind, record.id, len(outputs))
             else:
-                log.info("alerts: %s %s repeats %s (%.2f)", kind, record.id, verdict.first_id, verdict.similarity)
+                log.debug("alerts: %s %s repeats %s (%.2f)", kind, record.id, verdict.first_id, verdict.similarity)
 
 
 def _register_kind(app: faust.App, settings: Settings, rules: RuleSet, kind_stream: Stream, raw: dict, send) -> None:

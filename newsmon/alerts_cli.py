@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
+from newsmon.console import console as output_console
 from rich.markup import escape
 from rich.table import Table
 
@@ -21,7 +21,7 @@ from newsmon.alerts.rules import RuleError, RuleSet, load_rules
 from newsmon.clierrors import exit_on_config_errors
 
 app = typer.Typer(no_args_is_help=True)
-console = Console()
+console = output_console()
 
 RULES_ARG = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Rules YAML file.")
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
 from newsmon.alerts_cli import app as alerts_app
 from newsmon.bench.cli import app as bench_app
-from newsmon.clierrors import exit_on_config_errors
+from newsmon.clierrors import check_settings, exit_on_config_errors, refuse
+from newsmon.console import console as output_console
 from newsmon.endpoints import NoStackError, resolve
 from newsmon.logs import setup_logging
 from newsmon.secrets import redact
@@ -33,6 +37,15 @@ app.add_typer(bench_app, name="bench", help="Benchmarks: each prints a ratio aga
 app.add_typer(alerts_app, name="alerts", help="Alert rules: validate, try offline, list recent alerts.")
 
 log = logging.getLogger("newsmon")
+
+
+@app.callback()
+def main() -> None:
+    """Every command starts by validating every setting: a bad one is refused with one line (the variable,
+    its value, what is expected) before anything runs."""
+    if not any(arg in ("--help", "-h") for arg in sys.argv[1:]):
+        check_settings()
+
 LOGLEVEL = typer.Option("info", "--loglevel", help="Log level: debug, info, warning, error.")
 
 
@@ -200,7 +213,8 @@ COLUMNS = {
                    ("via", "via"), ("about", "about"), ("sources", "source_count"), ("url", "url")],
     "articles": [("time", "@timestamp"), ("feed", "feed"), ("title", "title"), ("countries", "countries"),
                  ("persons", "persons"), ("url", "url")],
-    "events": [("time", "@timestamp"), ("type", "type"), ("trigger", "trigger.text"), ("location", "location.name"),
+    "events": [("time", "@timestamp"), ("type", "type"), ("actors", "actors.name|actors.text"),
+               ("trigger", "trigger.text"), ("targets", "targets.name|targets.text"), ("location", "location.name"),
                ("countries", "countries"), ("sources", "source_count"), ("url", "url")],
     "alerts": [("time", "@timestamp"), ("rule", "rule"), ("kind", "kind"), ("message", "message"),
                ("record", "record_id")],
@@ -210,13 +224,22 @@ COLUMNS = {
 
 
 def _get(doc: dict, paths: str):
+    """The first non-empty of `|`-separated dotted paths; a path through a list (`actors.name`) gives the
+    list of each item's value."""
     for path in paths.split("|"):
-        value: Any = doc
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = _at(doc, path.split("."))
         if value not in (None, "", []):
             return value
     return None
+
+
+def _at(value: Any, parts: list[str]) -> Any:
+    if not parts:
+        return value
+    if isinstance(value, list):
+        found = [_at(item, parts) for item in value]
+        return [v for v in found if v not in (None, "", [])]
+    return _at(value.get(parts[0]), parts[1:]) if isinstance(value, dict) else None
 
 
 @app.command()
@@ -228,7 +251,6 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
                                        "(folded into their first sighting by default).")) -> None:
     """Search the indices with Lucene query syntax and print a table, newest first. Statements and events
     that repeat an earlier one are folded into it (its `sources`), unless --all."""
-    from rich.console import Console
     from rich.table import Table
 
     from newsmon.search import search as run_search, validate
@@ -259,48 +281,92 @@ def search(query: str = typer.Argument(..., help="Lucene query, e.g. 'speaker.na
         typer.secho(redact(f"Elasticsearch at {settings.elasticsearch_url} is unreachable: {exc}"), fg="red", err=True)
         raise typer.Exit(1) from None
     table = Table(title=f"{kind}: {total} match {query!r}" + (f" (newest {len(docs)})" if total > len(docs) else ""))
-    widths = {"quote": 80, "title": 60, "message": 60, "error": 80, "url": 50}
+    widths = {"quote": 80, "title": 60, "message": 60, "error": 80, "url": 50, "actors": 60, "targets": 40}
     columns = COLUMNS[kind] + ([("repeats", "first_id")] if unfold and kind in ("statements", "events") else [])
     for header, _ in columns:
         table.add_column(header, overflow="fold")
     for doc in docs:
         table.add_row(*(_cell(_get(doc, path), widths.get(header, 30)) for header, path in columns))
-    Console().print(table)
+    output_console().print(table)
 
 
 @app.command()
 @exit_on_config_errors
-def status() -> None:
-    """Show consumer-group lag per topic and document counts per index."""
-    from rich.console import Console
+def status(lag: bool = typer.Option(False, "--lag", help="Also show each consumer group's offsets per topic.")) -> None:
+    """Show the stages of `newsmon up` and their states, each feed's last poll, and per stream how many
+    records there are and how many wait to be consumed."""
     from rich.table import Table
 
-    from newsmon.status import index_counts, topic_lag, topic_sizes
-
-    from newsmon.status import server_names
+    from newsmon.status import index_counts, server_names, stream_rows, topic_lag, topic_sizes
 
     settings = stack_settings()
-    console = Console()
+    console = output_console()
     kafka, elasticsearch = server_names(settings)
-    console.print(f"broker: {kafka}\nsearch: {elasticsearch}")
-    topics = Table(title="topics")
-    for col in ("topic", "end offset (sum)"):
-        topics.add_column(col)
-    for topic, size in topic_sizes(settings).items():
-        topics.add_row(topic, str(size))
-    console.print(topics)
-    lag = Table(title="consumer lag")
-    for col in ("group", "topic", "committed", "end", "lag"):
-        lag.add_column(col)
-    for row in topic_lag(settings):
-        lag.add_row(row.group, row.topic, str(row.committed), str(row.end), str(row.lag))
-    console.print(lag)
-    counts = Table(title="indices")
-    for col in ("index", "documents"):
-        counts.add_column(col)
-    for index, count in index_counts(settings).items():
-        counts.add_row(index, "missing" if count is None else str(count))
-    console.print(counts)
+    console.print(f"broker: {kafka}\nsearch: {elasticsearch}", highlight=False)
+    _print_stages(console, settings.data_dir)
+    _print_feeds(console, settings.data_dir)
+    lags = topic_lag(settings)
+    streams = Table(title="streams (each counted once: documents where indexed, else records in its topic)")
+    for col in ("stream", "count", "counted in", "waiting (consumer group: records not yet consumed)"):
+        streams.add_column(col)
+    for row in stream_rows(settings, topic_sizes(settings), index_counts(settings), lags):
+        streams.add_row(row.stream, "missing" if row.count is None else str(row.count), row.where,
+                        ", ".join(f"{group}: {n}" for group, n in row.waiting.items()) or "-")
+    console.print(streams)
+    if lag:
+        details = Table(title="consumer lag")
+        for col in ("group", "topic", "committed", "end", "lag"):
+            details.add_column(col)
+        for one in lags:
+            details.add_row(one.group, one.topic, str(one.committed), str(one.end), str(one.lag))
+        console.print(details)
+
+
+def _when(epoch: float | None) -> str:
+    """`14:02:11` today, else `2026-12-02 14:02`."""
+    if not epoch:
+        return "-"
+    local = time.localtime(epoch)
+    return time.strftime("%H:%M:%S" if local[:3] == time.localtime()[:3] else "%Y-%m-%d %H:%M", local)
+
+
+def _print_stages(console, data_dir: Path) -> None:
+    from rich.table import Table
+
+    from newsmon.supervisor import read_board
+
+    board = read_board(data_dir)
+    if board is None:
+        console.print(f"stages: no `newsmon up` has run on {data_dir} (a single stage reports on its /healthz)")
+        return
+    title = (f"stages of newsmon up (pid {board.get('pid')})" if board["live"] else
+             f"stages of the last newsmon up (pid {board.get('pid')}, no longer running; last update "
+             f"{_when(board.get('updated'))})")
+    table = Table(title=title)
+    for col in ("stage", "state", "since", "restarts", "last error", "next try"):
+        table.add_column(col)
+    for name, stage in board.get("stages", {}).items():
+        state = stage.get("state", "?") if board["live"] or stage.get("state") == "failed" else "stopped"
+        table.add_row(name, state, _when(stage.get("since")), str(stage.get("restarts", 0)),
+                      stage.get("last_error") or "", _when(stage.get("next_try")) if stage.get("next_try") else "")
+    console.print(table)
+
+
+def _print_feeds(console, data_dir: Path) -> None:
+    from rich.table import Table
+
+    from newsmon.producers.seen import read_polls
+
+    polls = read_polls(data_dir)
+    if not polls:
+        console.print(f"feeds: none polled yet by a producer on {data_dir}")
+        return
+    table = Table(title="feeds (as the producer last recorded them)")
+    for col in ("feed", "last poll", "outcome", "detail", "failures in a row", "next try"):
+        table.add_column(col)
+    for p in polls:
+        table.add_row(p.feed, _when(p.polled_at), p.outcome, p.detail, str(p.failures), _when(p.next_poll_at))
+    console.print(table)
 
 
 # --- everything together -----------------------------------------------------------------------------
@@ -308,7 +374,14 @@ def status() -> None:
 
 @app.command()
 @exit_on_config_errors
-def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a local feed of the three seed articles."),
+def up(demo: bool = typer.Option(False, "--demo", help="Serve and poll a local feed of the three seed articles "
+                                  "(only that feed, unless --feeds or NEWSMON_FEEDS_FILE names others)."),
+       feeds: Optional[Path] = typer.Option(None, "--feeds", metavar="FILE",
+                                            help="Feed list (YAML) to poll; default: NEWSMON_FEEDS_FILE, else the "
+                                                 "bundled producers/feeds.yaml (none with --demo)."),
+       rules: Optional[Path] = typer.Option(None, "--rules", metavar="FILE",
+                                            help="Alert rules (YAML); default: NEWSMON_RULES_FILE (the demo rules "
+                                                 "with --demo)."),
        stack: str = typer.Option("auto", "--stack", help="Local servers when no endpoints are set: apache (Apache "
                                  "Kafka + Elasticsearch, needs Java 17+ and Maven), lite (pip-installed stand-ins), "
                                  "or auto (apache where it can run, else lite)."),
@@ -318,10 +391,10 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
     With neither KAFKA_BOOTSTRAP_SERVERS nor ELASTICSEARCH_URL set, local servers are started (see
     --stack) and recorded in the data directory, so other commands find them.
     """
-    from newsmon.alerts.rules import RuleError
     from newsmon.servers.lite import LocalStackError
+    from newsmon.settings import ConfigurationError
     from newsmon.stack import Stack
-    from newsmon.producers.config import FeedConfigError
+    from newsmon.supervisor import StageFailed
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
@@ -333,12 +406,28 @@ def up(demo: bool = typer.Option(False, "--demo", help="Also serve and poll a lo
 
     # the processor child counts into the same files; per `up` process, so two never mix
     metrics.use_multiprocess(get_settings().data_dir / "metrics" / str(os.getpid()))
+    settings = get_settings()
     try:
-        with Stack(get_settings(), demo=demo, loglevel=loglevel, say=typer.echo, stack=stack) as running:
+        feed_list = None
+        if feeds is not None:
+            from newsmon.producers.config import load_feeds
+
+            feed_list = load_feeds(feeds)
+        if rules is not None:
+            settings = settings.model_copy(update={"rules_file": _existing(rules, "--rules")})
+        with Stack(settings, demo=demo, loglevel=loglevel, say=typer.echo, stack=stack, feeds=feed_list) as running:
             running.wait()
-    except (FeedConfigError, LocalStackError, RuleError) as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2) from None
+    except StageFailed as exc:
+        refuse(f"newsmon up stopped: {exc}")
+    except (ConfigurationError, LocalStackError) as exc:
+        refuse(str(exc))
+
+
+def _existing(path: Path, option: str) -> Path:
+    """`path` when it is a file, else a one-line refusal naming the option."""
+    if not path.is_file():
+        refuse(f"{option} {path}: {'no such file' if not path.exists() else 'not a file'}")
+    return path
 
 
 if __name__ == "__main__":  # pragma: no cover

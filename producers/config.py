@@ -18,8 +18,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from newsmon.settings import ConfigurationError
 
-class FeedConfigError(ValueError):
+
+class FeedConfigError(ConfigurationError, ValueError):
     """The feed list cannot be used; the message says which file, which feed and why."""
 
 

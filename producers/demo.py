@@ -21,7 +21,7 @@ from typing import Any
 
 from feedgen.feed import FeedGenerator
 
-from newsmon.settings import Settings
+from newsmon.settings import ConfigurationError, Settings
 from newsmon.producers.config import FeedConfig
 
 log = logging.getLogger("newsmon.producers")
@@ -43,12 +43,13 @@ SEED_META: dict[str, dict[str, Any]] = {
 }
 
 
-class SeedsNotFound(FileNotFoundError):
+class SeedsNotFound(ConfigurationError, FileNotFoundError):
     """The seed articles are not where the repository layout puts them."""
 
 
-def seed_texts(seeds_dir: Path = SEEDS_DIR) -> dict[str, str]:
-    """The seed article texts by number ('000', '001', '002')."""
+def seed_texts(seeds_dir: Path | None = None) -> dict[str, str]:
+    """The seed article texts by number ('000', '001', '002'), from `seeds_dir` (default: `SEEDS_DIR`)."""
+    seeds_dir = seeds_dir or SEEDS_DIR
     files = sorted(seeds_dir.glob("[0-9][0-9][0-9]_*.txt")) if seeds_dir.is_dir() else []
     if not files:
         raise SeedsNotFound(f"seed articles not found in {seeds_dir} (they ship with newsmon as "

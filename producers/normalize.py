@@ -213,10 +213,10 @@ def published_utc(entry: Any) -> datetime | None:
             try:
                 return datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc)
             except (OverflowError, ValueError, OSError):
-                log.info("entry %r: %s date out of range", _label(entry), key)
+                log.debug("entry %r: %s date out of range", _label(entry), key)
                 return None
         if entry.get(key):
-            log.info("entry %r: unreadable %s date %r", _label(entry), key, entry.get(key))
+            log.debug("entry %r: unreadable %s date %r", _label(entry), key, entry.get(key))
     return None
 
 

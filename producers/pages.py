@@ -90,7 +90,7 @@ async def with_page_text(clients: Clients, item: FeedItem, feed: FeedConfig, set
                     "wrong link?); keeping the summary", feed.name, link)
         return article
     if len(text) <= len(article.content):
-        log.info("feed %s: page %s has no more text than the feed; keeping the summary", feed.name, link)
+        log.debug("feed %s: page %s has no more text than the feed; keeping the summary", feed.name, link)
         return article
     if len(text) > settings.max_text_chars:
         log.warning("feed %s: page %s text cut to %d of %d characters", feed.name, link, settings.max_text_chars,

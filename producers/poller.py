@@ -2,6 +2,11 @@
 
 `poll_once(settings, feeds)` polls each feed once and reports; `run(settings, feeds, stop_event)` polls
 until the event is set (usable from a thread or the CLI). Both go through `Poller.poll_feed`.
+
+What the loop logs is meant to be watched: a line when a feed's state changes (it starts failing, fails
+differently, is reachable again) or publishes new articles, a summary of every feed each
+`SUMMARY_EVERY_S`; a feed that keeps failing the same way is not repeated at every retry. Each poll is
+also recorded in the seen store (`FeedPoll`), where `newsmon status` reads it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,12 +33,13 @@ from newsmon.producers.fetch import FEED_ACCEPT, Clients, FetchError, fetch, mak
 from newsmon.producers.normalize import FeedItem, MalformedFeed, ParsedFeed, Rejected, parse_feed
 from newsmon.producers.pages import with_page_text
 from newsmon.producers.publish import Publisher, kafka_reason
-from newsmon.producers.seen import SeenStore
+from newsmon.producers.seen import FeedPoll, SeenStore
 
 log = logging.getLogger("newsmon.producers")
 
 DEAD_LETTER_DOC_CHARS = 4000  # how much of a malformed document goes into its dead-letter record
 STOP_GRACE_S = 5.0  # on stop, polls in progress get this long to finish before they are cancelled
+SUMMARY_EVERY_S = 300.0  # a line on every feed's state this often
 
 
 @dataclass
@@ -194,7 +201,7 @@ class Poller:
             await self._dead_letter_feed(feed, result.content or b"", str(exc))
             return report
         if parsed.warning:
-            log.info("feed %s: read despite a problem in the document (%s)", feed.name, parsed.warning)
+            log.debug("feed %s: read despite a problem in the document (%s)", feed.name, parsed.warning)
         report.rejected = await self._dead_letter_entries(feed, parsed.rejected)
         complete = await self._publish_new(feed, parsed, report)
         if complete:
@@ -320,8 +327,11 @@ async def run_async(settings: Settings, feeds: Sequence[FeedConfig], stop_event:
             forgotten = poller.seen.forget_older_than(settings.seen_retention_days)
             log.info("polling %d feeds into %s (seen store: %d ids older than %g days dropped)", len(feeds),
                      RAW.topic(settings), forgotten, settings.seen_retention_days)
-            tasks = [asyncio.create_task(_feed_loop(poller, f, stop)) for f in feeds]
+            watch = FeedWatch()
+            tasks = [asyncio.create_task(_feed_loop(poller, f, stop, watch)) for f in feeds]
+            summaries = asyncio.create_task(_summaries(watch, stop))
             await stop.wait()
+            summaries.cancel()
             _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S) if tasks else (set(), set())
             for t in pending:
                 t.cancel()
@@ -351,7 +361,56 @@ async def _start_poller(settings: Settings, stop: asyncio.Event) -> Poller | Non
     return None
 
 
-async def _feed_loop(poller: Poller, feed: FeedConfig, stop: asyncio.Event) -> None:
+class FeedWatch:
+    """The feeds' states as the terminal sees them: logs a feed's line only when its state changes."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, FeedPoll] = {}
+
+    def polled(self, feed: FeedConfig, report: FeedReport, failures: int, wait_s: float) -> FeedPoll:
+        """Log what changed with this poll and return its record."""
+        now = time.time()
+        poll = FeedPoll(feed.name, feed.url, now, poll_outcome(report), report.describe(), failures,
+                        now + wait_s, report.published)
+        before = self.last.get(feed.name)
+        self.last[feed.name] = poll
+        if report.error:
+            if before is None or before.outcome != poll.outcome:
+                log.warning("feed %s: %s, retry in %s (backing off; logged again when its state changes)",
+                            feed.name, report.error, human_s(wait_s))
+            else:
+                log.debug("feed %s: %s (%d failed polls in a row), retry in %s", feed.name, report.error, failures,
+                          human_s(wait_s))
+            return poll
+        if before is not None and before.failures:
+            log.warning("feed %s: reachable again after %d failed polls", feed.name, before.failures)
+        (log.info if report.published else log.debug)("feed %s: %s, next poll in %s", feed.name, report.describe(),
+                                                      human_s(wait_s))
+        return poll
+
+    def summary(self) -> tuple[bool, str]:
+        """(any feed failing, one line on every feed polled so far)."""
+        failing = [p for p in self.last.values() if p.failures]
+        text = f"feeds: {len(self.last) - len(failing)} of {len(self.last)} ok"
+        if failing:
+            shown = sorted(failing, key=lambda p: p.feed)[:10]
+            text += f", {len(failing)} failing: " + "; ".join(
+                f"{p.feed} ({p.outcome}, {p.failures} in a row, next try "
+                f"{time.strftime('%H:%M', time.localtime(p.next_poll_at or p.polled_at))})" for p in shown)
+            text += " …" if len(failing) > len(shown) else ""
+        return bool(failing), text
+
+
+async def _summaries(watch: FeedWatch, stop: asyncio.Event, every_s: float = SUMMARY_EVERY_S) -> None:
+    while not stop.is_set():
+        await _sleep_unless(stop, every_s)
+        if watch.last and not stop.is_set():
+            failing, text = watch.summary()
+            (log.warning if failing else log.info)("%s", text)
+
+
+async def _feed_loop(poller: Poller, feed: FeedConfig, stop: asyncio.Event, watch: FeedWatch | None = None) -> None:
+    watch = watch or FeedWatch()
     failures, moved_to = 0, None
     await _sleep_unless(stop, random.uniform(0, min(2.0, feed.interval_s)))  # spread the first polls a little
     while not stop.is_set():
@@ -359,14 +418,9 @@ async def _feed_loop(poller: Poller, feed: FeedConfig, stop: asyncio.Event) -> N
         if report.moved_to and report.moved_to != moved_to:
             log.warning("feed %s: moved permanently to %s (update the feed list)", feed.name, report.moved_to)
         moved_to = report.moved_to
-        if failures and not report.error:
-            log.info("feed %s: reachable again after %d failed polls", feed.name, failures)
         failures = failures + 1 if report.error else 0
         wait = max(next_wait_s(feed, failures), min(report.retry_after_s or 0, feed.retry_max_s))
-        if report.error:
-            log.warning("feed %s: %s, retry in %s", feed.name, report.error, human_s(wait))
-        else:
-            log.info("feed %s: %s, next poll in %s", feed.name, report.describe(), human_s(wait))
+        poller.seen.record_poll(watch.polled(feed, report, failures, wait))
         await _sleep_unless(stop, wait)
 
 

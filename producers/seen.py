@@ -1,4 +1,5 @@
-"""The producer's memory (sqlite in `Settings.data_dir`): articles Kafka acknowledged, feed validators.
+"""The producer's memory (sqlite in `Settings.data_dir`): articles Kafka acknowledged, feed validators, and
+how each feed's last poll went (`newsmon status` reads that, read-only, from another process).
 
 An article is marked seen only after the broker acknowledged it, so a crash can at worst publish an
 item again (downstream ids are stable), never lose one; a restart never republishes an acked item.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from newsmon.producers.fetch import Validators
@@ -30,7 +32,48 @@ CREATE TABLE IF NOT EXISTS validators (
     last_modified TEXT,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS polls (
+    feed TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    polled_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    next_poll_at REAL,
+    published INTEGER NOT NULL
+);
 """
+
+
+@dataclass(frozen=True)
+class FeedPoll:
+    """How a feed's last poll went and when the next one is due (epoch seconds)."""
+
+    feed: str
+    url: str
+    polled_at: float
+    outcome: str  # ok, not_modified, or the error's kind (newsmon.producers.poller.poll_outcome)
+    detail: str  # what the poll did ("2 new, 1 already seen") or the error
+    failures: int  # failed polls in a row
+    next_poll_at: float | None
+    published: int  # new articles of that poll
+
+
+def read_polls(data_dir: str | Path) -> list[FeedPoll]:
+    """Every feed's last poll as the producer recorded it in `data_dir` (read-only; [] when none)."""
+    path = Path(data_dir) / DB_NAME
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("SELECT feed, url, polled_at, outcome, detail, failures, next_poll_at, published "
+                              "FROM polls ORDER BY feed").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:  # an older store without the table, or one being replaced
+        return []
+    return [FeedPoll(*row) for row in rows]
 
 
 class SeenStore:
@@ -91,6 +134,14 @@ class SeenStore:
                 "ON CONFLICT(feed) DO UPDATE SET url=excluded.url, etag=excluded.etag, "
                 "last_modified=excluded.last_modified, updated_at=excluded.updated_at",
                 (feed, url, validators.etag, validators.last_modified, time.time()))
+
+    def record_poll(self, poll: FeedPoll) -> None:
+        """Remember how the feed's latest poll went (one row per feed)."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO polls (feed, url, polled_at, outcome, detail, failures, "
+                             "next_poll_at, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (poll.feed, poll.url, poll.polled_at, poll.outcome, poll.detail, poll.failures,
+                              poll.next_poll_at, poll.published))
 
     def close(self) -> None:
         self._db.close()

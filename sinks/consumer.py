@@ -118,7 +118,7 @@ def _index_batch(settings: Settings, client, step: CommitAfter, dead_letters: De
     dead_letters.write(dead, good=len(records) - len(dead))  # acknowledged before the offsets are committed
     stats.dead_letters += len(dead)
     stats.batches += 1
-    log.info("sink: %d records, %d dead letters", len(records), len(dead))
+    log.debug("sink: %d records, %d dead letters", len(records), len(dead))
 
 
 PARTITION = re.compile(r"-\d{4}\.\d{2}$")  # the month suffix of a partitioned index

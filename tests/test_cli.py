@@ -95,6 +95,11 @@ def test_up_demo_then_search_and_status_from_another_terminal(tmp_path, stack):
         status = newsmon("status", env=env)
         assert status.returncode == 0
         assert "newsmon-articles" in status.stdout and "newsmon-sink" in status.stdout
+        assert "stages of newsmon up" in status.stdout and "running" in status.stdout
+        demo_feed = next(line for line in status.stdout.splitlines() if line.startswith("│ demo "))
+        assert ("│ ok " in demo_feed and "3 new" in demo_feed) or "not modified" in demo_feed, status.stdout
+        events = newsmon("search", "--kind", "events", "type:consult", env=env)
+        assert events.returncode == 0 and "actors" in events.stdout and "Lavrov" in events.stdout, events.stdout
         broker_line, search_line = (line.split(" at ")[0] for line in SERVER_LINES[stack])
         assert broker_line.replace("started ", "broker: ") in status.stdout, status.stdout
         assert search_line.replace("started ", "search: ") in status.stdout, status.stdout
@@ -104,6 +109,8 @@ def test_up_demo_then_search_and_status_from_another_terminal(tmp_path, stack):
     assert up.returncode == 0, output[-3000:]
     assert all(line in output for line in SERVER_LINES[stack]), output[:3000]
     assert "unreachable" not in output  # the demo polls only its own feed: nothing outside this machine
+    assert "newsmon is running" in output and " ALERT  Rouhani · Hassan Rouhani (IR) · demo" in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
     assert read_endpoints(tmp_path) is None
     discard_local_search(tmp_path)
 

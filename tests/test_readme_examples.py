@@ -63,7 +63,7 @@ def readme_searches() -> list[tuple[str, str]]:
                 i = args.index("--kind")
                 kind = args[i + 1]
                 del args[i:i + 2]
-            out.append((kind, args[0]))
+            out.append((kind, next(a for a in args if a != "--all")))  # --all: every copy, as many or more
     return out
 
 

@@ -280,7 +280,7 @@ def polnear(split: str = typer.Option("dev", help="Folder under the dataset root
     if json_out:
         typer.echo(json.dumps({"split": split, **asdict(counts), **{k: round(v, 4) for k, v in scores.items()}}))
         return
-    from rich.console import Console
+    from newsmon.console import console as output_console
     from rich.table import Table
 
     table = Table(title=f"PolNeAR {split}: {counts.documents} articles, {counts.gold} gold, {counts.predicted} predicted")
@@ -289,4 +289,4 @@ def polnear(split: str = typer.Option("dev", help="Folder under the dataset root
     table.add_row("content", *(f"{scores[f'content_{k}']:.3f}" for k in ("p", "r", "f1")))
     table.add_row("attributed", *(f"{scores[f'attributed_{k}']:.3f}" for k in ("p", "r", "f1")))
     table.add_row("direct-quote recall", "", f"{scores['direct_quote_recall']:.3f}", "")
-    Console().print(table)
+    output_console().print(table)

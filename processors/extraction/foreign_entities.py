@@ -57,28 +57,42 @@ class ForeignEntities:
         return doc
 
     def _roles(self, doc: Doc, ents: list[Span]) -> list[Span]:
-        """Role phrases with the country next to them become entities of the role's holder; a phrase
-        followed by an actor's name ("президент России Владимир Путин") is left to the name."""
+        """Role phrases with the country next to them become entities of the role's holder. The country
+        or organisation next to the phrase stays an entity of its own; a phrase followed by an actor's
+        name ("президент России Владимир Путин") is left to the name, and one naming several countries
+        ("президенты России, Ирана и Турции") to none."""
         text = doc.text
         out = list(ents)
         for start, end, (role, country) in self.lexicon.roles.find(text):
             near = [e for e in ents if _touches(text, start, end, e) and ref_of(e) is not None]
             place = next((e for e in near if ref_of(e).country and e.label_ in ("GPE", "NORP", "ORG")), None)
+            if place is not None and _coordinated(text, place, ents):
+                continue
             country = country or (ref_of(place).country if place is not None else None)
-            last = max([end, *(e.end_char for e in near if e is place)])
-            named = next((e for e in ents if e.label_ == "PERSON" and _gap(text, last, e.start_char)), None)
-            if named is not None:
+            last = max(end, place.end_char if place is not None else end)
+            if any(e.label_ == "PERSON" and _gap(text, last, e.start_char) for e in ents):
                 continue
             holder = role_holder(doc, ents, start, role, {country} if country else set())
             if holder is None:
                 continue
-            first = min([start, *(e.start_char for e in near if e is place)])
-            span = doc.char_span(first, last, label="PERSON", kb_id=holder.key, alignment_mode="expand")
-            if span is None:
+            inner = [e.start_char for e in near if start < e.start_char < end]  # "سخنگوی [وزارت امور خارجه ایران]"
+            span = doc.char_span(start, min([end, *inner]), label="PERSON", kb_id=holder.key,
+                                 alignment_mode="contract")
+            if span is None or any(e.start < span.end and span.start < e.end for e in out):
                 continue
             refs_of(doc)[holder.key] = holder
-            out = [e for e in out if e.end <= span.start or e.start >= span.end] + [span]
-        return sorted(filter_spans(out), key=lambda e: e.start)
+            out.append(span)
+        return sorted(out, key=lambda e: e.start)
+
+
+def _coordinated(text: str, place: Span, ents: list[Span]) -> bool:
+    """Whether another country follows the place in a list ("России, Ирана и Турции", "روسيا وإيران")."""
+    after = text[place.end_char:place.end_char + 4]
+    nxt = next((e for e in ents if e.start_char >= place.end_char), None)
+    if nxt is None or ref_of(nxt) is None or ref_of(nxt).type != "country":
+        return False
+    gap = text[place.end_char:nxt.start_char]
+    return nxt.start_char - place.end_char <= 4 and gap.strip(" ,،") in ("", "и", "و") and bool(after)
 
 
 def _gap(text: str, end: int, start: int) -> bool:

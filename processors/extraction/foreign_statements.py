@@ -158,9 +158,14 @@ class ForeignStatements:
             a, b = (cue.end, e.start_char) if e.start_char >= cue.end else (e.end_char, cue.start)
             return sum(1 for w in ws if a <= w[0] < b)
 
-        near = [e for e in people if lo <= e.start_char and e.end_char <= hi
-                and (e.start_char >= cue.end or not cue.speaker_after)]
-        near = [e for e in near if distance(e) <= self.max_speaker_words]
+        clause_people = [e for e in people if lo <= e.start_char and e.end_char <= hi]
+        clause_people = [e for e in clause_people if not _titles_person(text, e, clause_people)]
+        if self.lexicon.subject_first and not cue.speaker_after:
+            before = [e for e in clause_people if e.end_char <= cue.start]
+            if before:
+                return before[0]
+        near = [e for e in clause_people if (e.start_char >= cue.end or not cue.speaker_after)
+                and distance(e) <= self.max_speaker_words]
         if near:
             return min(near, key=lambda e: (distance(e), e.start_char < cue.start))
         antecedent = previous or next((e for e in reversed(people) if e.end_char <= cue.start
@@ -179,6 +184,13 @@ class ForeignStatements:
         if not clause or pronoun is not None:  # "وأضاف: «...»": no subject of its own
             return antecedent
         return None
+
+
+def _titles_person(text: str, ent: Span, near: list[Span]) -> bool:
+    """Whether an organisation is part of a person's title ("пресс-секретарь Кремля Дмитрий Песков",
+    "المتحدثة باسم وزارة الخارجية الروسية ماريا زاخاروفا"): the person speaks, not the organisation."""
+    return ent.label_ == "ORG" and any(p.label_ == "PERSON" and 0 <= p.start_char - ent.end_char <= 3
+                                       and not text[ent.end_char:p.start_char].strip(" ,،") for p in near)
 
 
 def _inside(pos: int, ranges: list[tuple[int, int]]) -> bool:

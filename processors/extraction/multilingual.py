@@ -257,6 +257,7 @@ class LanguageData:
     complementizers: frozenset[str]  # normalised
     roles: NameMatcher[tuple[str, str | None]]  # role phrase -> (canonical role, country it implies)
     quotes: tuple[tuple[str, str], ...]
+    subject_first: bool = False  # the speaker before a cue is the first actor of its clause (verb-final)
 
 
 def supported_languages() -> frozenset[str]:
@@ -278,4 +279,5 @@ def language_data(code: str) -> LanguageData:
     return LanguageData(code=code, cues=NameMatcher({c: normalise(c) in after for c in raw.get("cues") or ()}),
                         pronouns=frozenset(normalise(p) for p in raw.get("pronouns") or ()),
                         complementizers=frozenset(normalise(p) for p in raw.get("complementizers") or ()),
-                        roles=NameMatcher(roles), quotes=tuple((o, c) for o, c in raw.get("quotes") or ()))
+                        roles=NameMatcher(roles), quotes=tuple((o, c) for o, c in raw.get("quotes") or ()),
+                        subject_first=bool(raw.get("subject_first")))

@@ -59,9 +59,11 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of Engli
     detect_s = _fastest(lambda: [decide_language(t, None, default="en") for t in english], repeat)
     gated_s = _fastest(lambda: list(extract_texts(nlp, [(t, None) for t in english])), repeat)
     rates: dict[str, tuple[float, float]] = {}
+    def full(texts: list[str]) -> Callable[[], object]:
+        return lambda: list(extract_texts(nlp, [(t, None) for t in texts], gate=False))
+
     for lang, texts in by_lang.items():
-        seconds = _fastest(lambda texts=texts: list(extract_texts(nlp, [(t, None) for t in texts], gate=False)),
-                           repeat)
+        seconds = _fastest(full(texts), repeat)
         rates[lang] = (len(texts) / seconds, sum(len(t.split()) for t in texts) / seconds)
     full_s = len(english) / rates["en"][0]
     typer.echo(f"English stream: {len(english)} articles from {corpus}")

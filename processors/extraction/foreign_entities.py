@@ -10,6 +10,8 @@ does for "the Iranian foreign minister".
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -40,6 +42,7 @@ class ForeignEntities:
         self.names: NameMatcher[tuple[Ref, str]] = NameMatcher(table)
         self.actors = actors
         self.lexicon = lexicon
+        self.recent_mentions = 50  # a role's holder named before is looked for among this many mentions
 
     def __call__(self, doc: Doc) -> Doc:
         refs = refs_of(doc)
@@ -63,36 +66,42 @@ class ForeignEntities:
         ("президенты России, Ирана и Турции") to none."""
         text = doc.text
         out = list(ents)
+        starts = [e.start_char for e in ents]
+        taken: set[int] = set()  # tokens of the role entities made so far
         for start, end, (role, country) in self.lexicon.roles.find(text):
-            near = [e for e in ents if _touches(text, start, end, e) and ref_of(e) is not None]
+            i = bisect_left(starts, start - 40)  # mentions within reach of the phrase, not the whole text
+            window = ents[i:bisect_left(starts, end + 40)]
+            near = [e for e in window if _touches(text, start, end, e) and ref_of(e) is not None]
             place = next((e for e in near if ref_of(e).country and e.label_ in ("GPE", "NORP", "ORG")), None)
-            if place is not None and _coordinated(text, place, ents):
+            if place is not None and _coordinated(text, place, window):
                 continue
             country = country or (ref_of(place).country if place is not None else None)
             last = max(end, place.end_char if place is not None else end)
-            if any(e.label_ == "PERSON" and _gap(text, last, e.start_char) for e in ents):
+            if any(e.label_ == "PERSON" and _gap(text, last, e.start_char) for e in window):
                 continue
-            holder = role_holder(doc, ents, start, role, {country} if country else set())
+            earlier = ents[max(0, i - self.recent_mentions):bisect_left(starts, start)]
+            holder = role_holder(doc, earlier, start, role, {country} if country else set())
             if holder is None:
                 continue
             inner = [e.start_char for e in near if start < e.start_char < end]  # "سخنگوی [وزارت امور خارجه ایران]"
             span = doc.char_span(start, min([end, *inner]), label="PERSON", kb_id=holder.key,
                                  alignment_mode="contract")
-            if span is None or any(e.start < span.end and span.start < e.end for e in out):
+            if span is None or any(i in taken for i in range(span.start, span.end)) \
+                    or any(e.start < span.end and span.start < e.end for e in window):
                 continue
             refs_of(doc)[holder.key] = holder
+            taken.update(range(span.start, span.end))
             out.append(span)
         return sorted(out, key=lambda e: e.start)
 
 
 def _coordinated(text: str, place: Span, ents: list[Span]) -> bool:
     """Whether another country follows the place in a list ("России, Ирана и Турции", "روسيا وإيران")."""
-    after = text[place.end_char:place.end_char + 4]
     nxt = next((e for e in ents if e.start_char >= place.end_char), None)
     if nxt is None or ref_of(nxt) is None or ref_of(nxt).type != "country":
         return False
     gap = text[place.end_char:nxt.start_char]
-    return nxt.start_char - place.end_char <= 4 and gap.strip(" ,،") in ("", "и", "و") and bool(after)
+    return nxt.start_char - place.end_char <= 4 and gap.strip(" ,،") in ("", "и", "و")
 
 
 def _gap(text: str, end: int, start: int) -> bool:

@@ -24,6 +24,7 @@ from newsmon.settings import Settings, get_settings
 from newsmon.processors.extraction.cli import extract
 from newsmon.processors.extraction.evaluate import eval_app
 from newsmon.processors.extraction.evaluate_events import events_command
+from newsmon.processors.extraction.evaluate_languages import languages as eval_languages
 from newsmon.producers.cli import produce
 
 app = typer.Typer(help="newsmon: streaming news monitor (RSS -> Kafka -> spaCy/Faust -> Elasticsearch, alerts).",
@@ -32,6 +33,7 @@ app = typer.Typer(help="newsmon: streaming news monitor (RSS -> Kafka -> spaCy/F
 app.command("extract")(extract)
 app.command("produce")(produce)
 eval_app.command("events")(events_command)
+eval_app.command("languages")(eval_languages)
 app.add_typer(eval_app, name="eval", help="Measure extraction quality on annotated corpora.")
 app.add_typer(bench_app, name="bench", help="Benchmarks: each prints a ratio against a baseline measured in the same run.")
 app.add_typer(alerts_app, name="alerts", help="Alert rules: validate, try offline, list recent alerts.")

@@ -36,6 +36,8 @@ BULK_REJECTIONS = Counter(f"{PREFIX}_bulk_rejections", "Documents Elasticsearch 
                           ["stage", "reason"])
 ALERTS = Counter(f"{PREFIX}_alerts", "Alert deliveries by outcome (delivered, retried, dead, throttled).",
                  ["stage", "outcome"])
+ARTICLES = Counter(f"{PREFIX}_articles", "Articles extracted, by decided language and analysis (parsed, gated, "
+                   "unsupported_language: indexed but not analysed).", ["stage", "language", "analysis"])
 FEED_POLLS = Counter(f"{PREFIX}_feed_polls", "Feed polls by outcome (ok, not_modified, error kind).",
                      ["stage", "outcome"])
 
@@ -59,6 +61,11 @@ def extraction_seconds(seconds: float, articles: int) -> None:
     """A batch took `seconds` for `articles`: recorded as that many observations of the mean."""
     for _ in range(articles):
         EXTRACTION_SECONDS.labels("process").observe(seconds / articles)
+
+
+def article(language: str | None, analysis: str) -> None:
+    """One article extracted: its decided language (ISO 639-1, a bounded set) and how it was analysed."""
+    ARTICLES.labels("process", language or "unknown", analysis).inc()
 
 
 def bulk_seconds(seconds: float) -> None:

@@ -187,6 +187,8 @@ def register(app: faust.App, settings: Settings) -> None:
             processed.dead += oversize
             for out_stream, _, _ in records_out(processed):
                 metrics.records_out("process", out_stream.name)
+            for article, _, _ in processed.extracted:
+                metrics.article(article.language, article.analysis)
             for letter in processed.dead:
                 log.error("processor: dead-letter %s at %s[%s]@%s: %s", letter.key, letter.topic, letter.partition,
                           letter.offset, letter.error)

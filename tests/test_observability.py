@@ -176,6 +176,8 @@ def test_up_demo_counts_the_demo_and_reports_a_killed_stage(tmp_path, stack_kind
         assert value(text, "newsmon_records_in_total", stage="process", stream="raw") >= 3  # from the child process
         assert value(text, "newsmon_feed_polls_total", stage="produce", outcome="ok") >= 1
         assert value(text, "newsmon_extraction_seconds_count", stage="process") >= 3
+        assert sum(value(text, "newsmon_articles_total", stage="process", language="en", analysis=a)
+                   for a in ("parsed", "gated")) >= 3  # articles counted by language and analysis
         assert value(text, "newsmon_bulk_seconds_count", stage="sink") >= 1
         health = httpx.get(f"http://{address}/healthz", timeout=30)
         assert health.status_code == 200, health.text

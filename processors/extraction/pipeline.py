@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -19,15 +20,16 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 # the modules register their factories and extensions with spaCy on import
-from newsmon.processors.extraction import (dates, entities, events, gazetteer, places, relevance,  # noqa: F401
-                                           speakers, statements)
+from newsmon.processors.extraction import (dates, entities, events, foreign_entities,  # noqa: F401
+                                           foreign_statements, gazetteer, places, relevance, speakers, statements)
 from newsmon.processors.extraction.conversion import records_of, to_extraction
 from newsmon.processors.extraction.language import decide_language
+from newsmon.processors.extraction.multilingual import ScriptTokenizer, supported_languages
 from newsmon.processors.extraction.textclean import clean_text
 from newsmon.records import Article, Event, Extraction, RawArticle, Statement
 from newsmon.settings import Settings
 
-__all__ = ["COMPONENTS", "NEWSMON_PIPES", "load_pipeline", "add_components", "check_pipeline", "extract_texts", "model_name",
+__all__ = ["COMPONENTS", "FOREIGN_COMPONENTS", "NEWSMON_PIPES", "load_pipeline", "language_pipeline", "add_components", "check_pipeline", "extract_texts", "model_name",
            "extract_articles", "extract_article"]
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,16 @@ COMPONENTS: tuple[tuple[str, Callable[[Settings], dict[str, Any]]], ...] = (
     ("newsmon_relevance", lambda s: {"watchlist": _watchlist(s), "max_chars": s.max_text_chars}),
 )
 NEWSMON_PIPES = tuple(name for name, _ in COMPONENTS)
+
+# the pipeline of a language with a lexicon under data/languages/ and no model of its own: spaCy's
+# tokenizer for it, names and role phrases, quotes and speech verbs, then the English speaker resolution
+FOREIGN_COMPONENTS: tuple[tuple[str, Callable[[list[str], int], dict[str, Any]]], ...] = (
+    ("newsmon_foreign_entities", lambda w, n: {"watchlist": w}),  # names of data/names.yaml, role phrases
+    ("newsmon_foreign_statements", lambda w, n: {}),  # quotes and reported speech by the cue lexicon
+    ("newsmon_speakers", lambda w, n: {}),  # speaker mentions resolved to entities
+    ("newsmon_relevance", lambda w, n: {"watchlist": w, "max_chars": n, "foreign": True}),
+)
+FOREIGN_MODEL_VERSION = "1.0"
 
 
 def load_pipeline(settings: Settings | None = None) -> Language:
@@ -81,6 +93,25 @@ def check_pipeline(nlp: Language) -> Language:
     return nlp
 
 
+@lru_cache(maxsize=16)
+def language_pipeline(lang: str, watchlist: tuple[str, ...], max_chars: int = 200_000) -> Language | None:
+    """The rule-based pipeline of a language other than the model's, or None when there is no lexicon
+    for it (the article is then marked `unsupported_language`)."""
+    import spacy
+
+    if lang not in supported_languages():
+        return None
+    try:
+        nlp = spacy.blank(lang)
+    except ImportError:  # spaCy has no tokenizer for it
+        return None
+    nlp.tokenizer = ScriptTokenizer(nlp.vocab)
+    nlp.meta.update(name="newsmon_rules", version=FOREIGN_MODEL_VERSION)
+    for name, config in FOREIGN_COMPONENTS:
+        nlp.add_pipe(name, config=config(list(watchlist), max_chars))
+    return check_pipeline(nlp)
+
+
 def model_name(nlp: Language) -> str:
     """The name and version of the spaCy model under the pipeline ("en_core_web_sm-3.8.0")."""
     meta = nlp.meta
@@ -111,26 +142,38 @@ def extract_texts(nlp: Language, items: Iterable[tuple[str, date | None] | tuple
                 raise TypeError(f"extract_texts needs str texts, got {type(text).__name__}")
             text = clean_text(text[: gate_pipe.max_chars])  # lone surrogates, punctuation runs: offsets kept
             language = decide_language(text, declared[0] if declared else None, default=nlp.lang)
-            if language != nlp.lang:
-                scores, relevant = gate_pipe.assess(text, foreign=True)
+            day = published.date() if isinstance(published, datetime) else published
+            other = None if language == nlp.lang else \
+                language_pipeline(language or "", tuple(gate_pipe.watchlist), gate_pipe.max_chars)
+            scores, relevant = gate_pipe.assess(text, foreign=language != nlp.lang)
+            if language != nlp.lang and other is None:
                 slots.append(Extraction(relevant=relevant, countries=list(scores), country_scores=scores,
                                         language=language, analysis="unsupported_language"))
-                continue
-            scores, relevant = gate_pipe.assess(text)
-            if gate and not relevant:
+            elif gate and not relevant:
                 slots.append(Extraction(relevant=False, countries=list(scores), country_scores=scores,
                                         language=language, analysis="gated"))
-                continue
-            doc = nlp.make_doc(text)
-            doc._.published = published.date() if isinstance(published, datetime) else published
-            docs.append(doc)
-            slots.append(None)
+            elif other is not None:
+                slots.append(_extract_one(other, text, day, language))
+            else:
+                doc = nlp.make_doc(text)
+                doc._.published = day
+                docs.append(doc)
+                slots.append(None)
         parsed = nlp.pipe(docs, batch_size=batch_size)
         for slot in slots:
             if slot is None:
                 slot = to_extraction(next(parsed))
                 slot.language, slot.model = nlp.lang, model
             yield slot
+
+
+def _extract_one(nlp: Language, text: str, published: date | None, language: str | None) -> Extraction:
+    """One text through a (cheap, rule-based) pipeline of another language."""
+    doc = nlp.make_doc(text)
+    doc._.published = published
+    ex = to_extraction(nlp(doc))
+    ex.language, ex.model = language, model_name(nlp)
+    return ex
 
 
 def extract_articles(nlp: Language, raws: list[RawArticle]) -> list[tuple[Article, list[Statement], list[Event]]]:

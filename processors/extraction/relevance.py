@@ -32,20 +32,23 @@ for _name in ("country_scores", "relevant"):
 
 @Language.factory("newsmon_relevance", default_config={
     "watchlist": ["SY", "IR", "RU"], "actors_file": "actors.yaml", "places_file": "places.yaml", "min_mentions": 1,
-    "title_weight": 2.0, "max_chars": 200_000}, assigns=["doc._.country_scores", "doc._.relevant"])
+    "title_weight": 2.0, "max_chars": 200_000, "foreign": False}, assigns=["doc._.country_scores", "doc._.relevant"])
 def make_relevance(nlp: Language, name: str, watchlist: list[str], actors_file: str, places_file: str,
-                   min_mentions: int, title_weight: float, max_chars: int) -> RelevanceGate:
-    """The `newsmon_relevance` component: sets `doc._.country_scores` and `doc._.relevant`."""
+                   min_mentions: int, title_weight: float, max_chars: int, foreign: bool) -> RelevanceGate:
+    """The `newsmon_relevance` component: sets `doc._.country_scores` and `doc._.relevant` (with `foreign`,
+    counting the watchlist's names in Russian, Persian and Arabic too)."""
     return RelevanceGate(watchlist, actors_file, places_file, min_mentions=min_mentions, title_weight=title_weight,
-                         max_chars=max_chars)
+                         max_chars=max_chars, foreign=foreign)
 
 
 class RelevanceGate:
     """Counts watchlist-country mentions in raw text; scores them; decides whether to parse."""
 
     def __init__(self, watchlist: list[str], actors_file: str = "actors.yaml", places_file: str = "places.yaml",
-                 min_mentions: int = 1, title_weight: float = 2.0, max_chars: int = 200_000) -> None:
+                 min_mentions: int = 1, title_weight: float = 2.0, max_chars: int = 200_000,
+                 foreign: bool = False) -> None:
         self.watchlist = [c.upper() for c in watchlist]
+        self.foreign = foreign
         self.min_mentions = min_mentions
         self.title_weight = title_weight
         self.max_chars = max_chars
@@ -105,5 +108,5 @@ class RelevanceGate:
         return ranked, max(counts.values()) >= self.min_mentions
 
     def __call__(self, doc: Doc) -> Doc:
-        doc._.country_scores, doc._.relevant = self.assess(doc.text)
+        doc._.country_scores, doc._.relevant = self.assess(doc.text, foreign=self.foreign)
         return doc

@@ -57,6 +57,7 @@ def article(i: int) -> tuple[str, bytes]:
     return a.id, a.model_dump_json(by_alias=True).encode()
 
 
+@pytest.mark.ci
 def test_sink_killed_mid_run_indexes_every_acknowledged_id_once(stack_settings, tmp_path):
     settings = stack_settings.model_copy(update={"sink_max_wait_s": 0.3, "sink_batch_size": 50})
     ensure_topics(settings)

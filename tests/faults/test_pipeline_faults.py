@@ -21,8 +21,8 @@ from tests.support import topic_records
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(900)]
 
-N_ARTICLES = 32
-RATE_PER_S = 0.8  # new items a second over the four feeds: the corpus grows for ~40 s
+N_ARTICLES = 16
+RATE_PER_S = 0.5  # new items a second over the four feeds: the corpus grows for ~30 s
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
+from elasticsearch import ApiError, TransportError
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -211,7 +212,10 @@ class Pipeline:
         def done() -> bool:
             if keep_alive:
                 restarted.extend(self.restart_dead())
-            return self.complete(client)
+            try:
+                return self.complete(client)
+            except (ApiError, TransportError):  # the search server is still recovering its shards
+                return False
 
         converged = wait_for(done, timeout_s, step=1)
         convergence_s = time.monotonic() - since

@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 
 from newsmon.streams import RAW
 from tests.faults.pipeline import Flapper, GrowingFeeds, Pipeline, check
-from tests.faults.verifiable import Killer, report
+from tests.faults.verifiable import Killer, report, wait_for
 from tests.receivers import Receiver
 from tests.support import topic_records
 
@@ -120,6 +120,8 @@ def test_receiver_down_60s(stack_settings, tmp_path, web):
     try:
         pipeline.receiver.down = True
         pipeline.start_all()
+        # down for 60 s from the first delivery it refuses (the first alerts come once articles are extracted)
+        assert wait_for(lambda: pipeline.receiver.refused > 0, 420), pipeline.log_tail()
         time.sleep(60)
         pipeline.receiver.down = False
         finish("receiver down 60 s", pipeline, time.monotonic(), refused=pipeline.receiver.refused)
@@ -144,9 +146,8 @@ def test_receiver_flapping(stack_settings, tmp_path, web):
     try:
         pipeline.start_all()
         flapper.start()
-        while not pipeline.feeds.all_released():
-            time.sleep(1)
-        time.sleep(30)  # the alerts of the last articles meet the flapping receiver too
+        # flapping until every owed alert got through (each attempt meets the receiver up or down)
+        wait_for(lambda: pipeline.feeds.all_released() and set(pipeline.receiver.keys) >= pipeline.owed.alerts, 420)
         flapper.halt.set()
         flapper.join()
         finish("receiver flapping (3 s down / 3 s up)", pipeline, time.monotonic(), flips=flapper.flips,

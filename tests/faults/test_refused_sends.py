@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 
@@ -111,7 +112,11 @@ def test_no_input_acknowledged_without_its_outputs(stack_settings, broker, tmp_p
         freeze(broker, False)
         if worker.poll() is None:
             worker.terminate()
-            worker.wait(60)
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:  # a worker stuck in a rebalance ignores SIGTERM: none left behind
+                worker.kill()
+                worker.wait()
         stop.set()
         sink.join(30)
     output = log.read_text()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from elasticsearch import ApiError, TransportError
 from pytest_httpserver import HTTPServer
 
 from newsmon.alerts.rules import load_rules
@@ -80,9 +81,13 @@ def test_up_notices_a_dead_search_server_and_restarts_it(tmp_path, web, stack_ki
         noticed_s = time.monotonic() - killed
         assert wait_for(lambda: at(log, r"Elasticsearch .* is back", mark), 300, step=0.5), log.read_text()[mark:]
         back_s = time.monotonic() - killed
+        assert f"{settings.elasticsearch_url} is back" in log.read_text()[mark:], "back on the address the stages use"
 
         def complete() -> bool:
-            got = {k: set(indexed_ids(client, settings.index(k))) for k in ("articles", "statements", "events")}
+            try:
+                got = {k: set(indexed_ids(client, settings.index(k))) for k in ("articles", "statements", "events")}
+            except (ApiError, TransportError):  # restarting, or recovering its shards
+                return False
             return (feeds.all_released() and got["articles"] >= want.articles
                     and got["statements"] >= want.statements and got["events"] >= want.events
                     and set(receiver.keys) >= want.alerts)

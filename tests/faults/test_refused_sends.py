@@ -46,6 +46,9 @@ def raw_progress(settings) -> dict[int, tuple[int | None, int]]:
         consumer.close()
 
 
+MAX_FREEZE_S = 28.0
+
+
 def batches_done(log) -> int:
     """Batches the worker has finished (extracted, outputs acknowledged), from its log."""
     return len(re.findall(r"processor: \d+ articles in", log.read_text(errors="replace"))) if log.exists() else 0
@@ -91,11 +94,13 @@ def test_no_input_acknowledged_without_its_outputs(stack_settings, broker, tmp_p
         assert wait_for(lambda: "not acknowledged" in log.read_text() or worker.poll() is not None, 120, step=0.2), \
             log.read_text()[-3000:]
         refused_at = time.monotonic()
-        while time.monotonic() - refused_at < refused_s:
+        # and stays below the clients' 30 s request timeout in all (a longer one stalls the sink's group)
+        hold_s = min(refused_s, MAX_FREEZE_S - (refused_at - frozen_at))
+        while time.monotonic() - refused_at < hold_s:
             if worker.poll() is not None:
                 break
             time.sleep(0.5)
-        halted = wait_for(lambda: worker.poll() is not None, max(0.0, refused_s - (time.monotonic() - refused_at)))
+        halted = wait_for(lambda: worker.poll() is not None, max(0.0, hold_s - (time.monotonic() - refused_at)))
         freeze(broker, False)
         thawed_at = time.monotonic()
         indexed_while_refused = count(client, articles)

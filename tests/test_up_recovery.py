@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from newsmon.settings import Settings
 from newsmon.producers.demo import rss_xml, seed_texts
 from newsmon.indices import make_client
 from newsmon.streams import ALERTS, RAW, STATEMENTS
+from tests.faults.verifiable import report
 from tests.support import topic_records, wait_for
 from tests.test_cli import REPO, clean_env, discard_local_search
 
@@ -114,6 +116,7 @@ def test_sigkill_of_up_mid_stream_then_up_again_loses_nothing(tmp_path, httpserv
     assert indexed_at_kill < N_ARTICLES, "killed mid-stream"
 
     second = start_up(env, log)
+    restarted = time.monotonic()
     try:
         assert wait_for(lambda: read_endpoints(data) and read_endpoints(data)["pid"] == second.pid, 240, step=1)
         settings = resolve(Settings(data_dir=data))
@@ -132,6 +135,10 @@ def test_sigkill_of_up_mid_stream_then_up_again_loses_nothing(tmp_path, httpserv
         assert "the previous `newsmon up` ended without stopping" in output
         print(f"articles indexed when `up` was killed: {indexed_at_kill}/{N_ARTICLES}; after the second `up`: "
               f"{len(ids)} articles, {len(want_statements)} statements, {len(want_alerts)} alerts")
+        report("`up` SIGKILL, then up again", published=len(published), indexed=len(ids),
+               missing=len(published - ids), duplicated=count(client, articles) - len(ids),
+               alerts_expected=len(want_alerts), delivered=f"{count(client, alerts)} indexed",
+               convergence_s=round(time.monotonic() - restarted, 1), indexed_at_kill=indexed_at_kill)
     finally:
         second.send_signal(signal.SIGINT)
         try:

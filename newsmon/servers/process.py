@@ -114,18 +114,37 @@ def end_survivor(pid_file: Path, marker: str, timeout: float = 30.0) -> int | No
     return pid
 
 
-def free_port(preferred: int | None = None) -> int:
-    """`preferred` when it is free on 127.0.0.1, else any free port."""
-    for candidate in ([preferred] if preferred else []) + [0]:
-        with socket.socket() as s:
-            # as servers do (the JVM sets it too): a port whose old connections linger in TIME_WAIT is free
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise ServerError("no free TCP port on 127.0.0.1")  # pragma: no cover
+PORT_RELEASE_S = 10.0  # how long a restart waits for its old port: a killed server's JVM may still hold it
+
+
+def free_port(preferred: int | None = None, wait_s: float = PORT_RELEASE_S) -> int:
+    """`preferred` when it is free on 127.0.0.1 (waiting up to `wait_s` for it), else any free port.
+
+    A server restarted after it died must come back on its old port: the stages and the endpoints file
+    know that address. The server's own process may still be going away when the restart begins."""
+    deadline = time.monotonic() + wait_s
+    while preferred:
+        port = _bind(preferred)
+        if port is not None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    else:
+        port = None
+    port = port or _bind(0)
+    if port is None:  # pragma: no cover
+        raise ServerError("no free TCP port on 127.0.0.1")
+    return port
+
+
+def _bind(candidate: int) -> int | None:
+    with socket.socket() as s:
+        # as servers do (the JVM sets it too): a port whose old connections linger in TIME_WAIT is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", candidate))
+        except OSError:
+            return None
+        return s.getsockname()[1]
 
 
 def wait_until(check: Callable[[], bool], *, proc: subprocess.Popen, name: str, log: Path,

@@ -12,3 +12,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "faults" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault table: one row per scenario that got as far as its figures."""
+    from tests.faults.verifiable import ROWS, table
+
+    if ROWS:
+        terminalreporter.section("fault table")
+        for line in table():
+            terminalreporter.write_line(line)

@@ -56,8 +56,9 @@ class VerifiableProducer:
 
 
 def stage(settings: Settings, *args: str, log: Path, env: dict | None = None) -> subprocess.Popen:
-    """A stage (`newsmon <args>`) as a child process configured like `settings`, output to `log`."""
-    full_env = {**os.environ, **settings_env(settings), **(env or {})}
+    """A stage (`newsmon <args>`) as a child process configured like `settings`, output to `log`. Its
+    metrics are served on a free port: several stages (and other runs on this machine) at once."""
+    full_env = {**os.environ, **settings_env(settings), "NEWSMON_METRICS_ADDRESS": "127.0.0.1:0", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "newsmon", *args], env=full_env, cwd=REPO,
                             stdout=log.open("a"), stderr=subprocess.STDOUT)
 
@@ -107,11 +108,27 @@ def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.5)
     return bool(predicate())
 
 
+ROWS: list[tuple[str, dict[str, object]]] = []  # every scenario's figures, for the table at the end of the run
+TABLE = ("published", "indexed", "missing", "duplicated", "alerts_expected", "delivered", "duplicate_deliveries",
+         "convergence_s")
+
+
 def report(scenario: str, **figures: object) -> None:
-    """One line per scenario for the notes (pytest -s shows it; also appended to $NEWSMON_FAULTS_REPORT)."""
+    """One line per scenario (pytest -s shows it; also appended to $NEWSMON_FAULTS_REPORT), and one row of
+    the table printed at the end of the run (the `TABLE` columns; a scenario without one shows `-`)."""
+    ROWS.append((scenario, figures))
     line = f"FAULTS {scenario}: " + ", ".join(f"{k}={v}" for k, v in figures.items())
     print(line)
     path = os.environ.get("NEWSMON_FAULTS_REPORT")
     if path:
         with open(path, "a", encoding="utf-8") as out:
             out.write(line + "\n")
+
+
+def table() -> list[str]:
+    """The fault table: one row per scenario reported in this run."""
+    head = ["scenario", *(c.replace("_", " ") for c in TABLE)]
+    rows = [[scenario, *(str(figures.get(c, "-")) for c in TABLE)] for scenario, figures in ROWS]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))  # noqa: E731
+    return [fmt(head), "-+-".join("-" * w for w in widths), *(fmt(r) for r in rows)]

@@ -9,8 +9,18 @@ from pathlib import Path
 import pytest
 
 from newsmon.servers import choose, describe, make_broker, make_search, start_all
-from newsmon.settings import Settings
+from newsmon.settings import Settings, get_settings
 from tests.receivers import Mailbox, Receiver
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_settings():
+    """Each test reads the environment it sets: the CLI's process-wide settings (`get_settings`, cached)
+    are forgotten before and after every test, so a command a test invokes never runs on another's."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 
 def pytest_collection_modifyitems(config, items):
@@ -22,3 +23,13 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("fault table")
         for line in table():
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def web():
+    """One threaded local HTTP server for feeds and receivers (a slow receiver holds up no feed)."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()

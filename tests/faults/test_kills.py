@@ -8,7 +8,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from newsmon.alerts.message import make_alert
 from newsmon.processors.agents import Message, process_batch
@@ -40,15 +39,6 @@ def count(client, index: str) -> int:
         return 0
     client.indices.refresh(index=index)
     return client.count(index=index)["count"]
-
-
-@pytest.fixture
-def threaded_server():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 def article(i: int) -> tuple[str, bytes]:
@@ -94,10 +84,10 @@ def statement(i: int) -> dict:
             "speaker": {"start": 0, "end": 5, "text": "Vladimir Putin", "name": "Vladimir Putin", "country": "RU"}}
 
 
-def test_notifier_killed_mid_run_delivers_every_alert(stack_settings, tmp_path, threaded_server):
+def test_notifier_killed_mid_run_delivers_every_alert(stack_settings, tmp_path, web):
     ensure_topics(stack_settings)
-    desk = Receiver(threaded_server, "/desk", delay_s=0.1)  # a window between the answer and the ledger write
-    ops = Receiver(threaded_server, "/ops")
+    desk = Receiver(web, "/desk", delay_s=0.1)  # a window between the answer and the ledger write
+    ops = Receiver(web, "/ops")
     rules = tmp_path / "rules.yaml"
     rules.write_text(f"destinations:\n  desk: '{desk.url}'\n  ops: '{ops.url}'\nrules:\n  - name: Putin\n"
                      f"    query: 'speaker.name:\"Vladimir Putin\"'\n    destinations: [desk, ops]\n")

@@ -11,7 +11,6 @@ import json
 import time
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from newsmon.streams import RAW
 from tests.faults.pipeline import Flapper, GrowingFeeds, Pipeline, check
@@ -23,16 +22,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(9
 
 N_ARTICLES = 16
 RATE_PER_S = 0.5  # new items a second over the four feeds: the corpus grows for ~30 s
-
-
-@pytest.fixture
-def web():
-    """One threaded local HTTP server for the feeds and the receiver (a slow receiver holds up no feed)."""
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 def make_pipeline(stack_settings, tmp_path, web, delay_s: float = 0.0, **settings) -> Pipeline:

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import yaml
 from elasticsearch import ApiError, TransportError
-from pytest_httpserver import HTTPServer
 
 from newsmon.alerts.rules import load_rules
 from newsmon.endpoints import read_endpoints, resolve
@@ -30,15 +29,6 @@ from tests.receivers import Receiver
 from tests.test_cli import REPO, clean_env, discard_local_search
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(900)]
-
-
-@pytest.fixture
-def web():
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 def search_pid(data: Path) -> int:

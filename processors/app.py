@@ -8,7 +8,7 @@ import faust
 
 from newsmon.kafka import faust_credentials
 from newsmon.settings import Settings
-from newsmon.processors import agents, transport
+from newsmon.processors import agents, recovery, transport
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> ProcessorApp:
         consumer_auto_offset_reset="earliest",
         datadir=str(datadir),
         store="memory://",
+        TableManager=recovery.TableManager,  # the flow stopped while stream partitions are resumed and sought
         web_enabled=False,
         key_serializer="raw",
         value_serializer="raw",

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import pytest
 
 from newsmon.kafka import make_consumer
 from newsmon.settings import Settings
@@ -34,10 +33,3 @@ def topic_records(settings: Settings, stream: Stream, idle_ms: int = 3000) -> li
     finally:
         consumer.close()
 
-
-# Marks the tests in which a Faust worker must take over after another of its group was SIGKILLed.
-RESTARTED_WORKER_STALLS = pytest.mark.xfail(strict=False, reason=(
-    "known open failure: a Faust worker that takes over after another of its group was SIGKILLed sometimes "
-    "stops making progress (5 of 12 repeated runs of the processor kill test failed; the scale-out test failed "
-    "too, on a quiet machine); the cause is not found, so the test "
-    "runs and reports XFAIL/XPASS instead of failing the suite until it is fixed"))

@@ -22,7 +22,7 @@ from newsmon.processors.extraction import load_pipeline
 from newsmon.sinks.consumer import run as run_sink
 from newsmon.indices import ensure_templates, make_client
 from tests.conftest import POLNEAR_DIR, needs_polnear
-from tests.support import RESTARTED_WORKER_STALLS, topic_records, wait_for
+from tests.support import topic_records, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -122,7 +122,6 @@ def _polnear_raws(n: int) -> list[RawArticle]:
 
 
 @needs_polnear
-@RESTARTED_WORKER_STALLS
 def test_killing_the_processor_mid_stream_leaves_no_duplicates_and_no_gaps(pipeline):
     settings, procs = pipeline
     raws = _polnear_raws(24)

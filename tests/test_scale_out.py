@@ -22,7 +22,7 @@ from newsmon.stack import spawn_processor, stop_processor
 from newsmon.status import group_assignments
 from newsmon.streams import RAW
 from newsmon.topics import ensure_topics
-from tests.support import RESTARTED_WORKER_STALLS, wait_for
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -45,7 +45,6 @@ def raws_from(seed_texts: dict[str, str]) -> list[RawArticle]:
             for i in range(COPIES * len(texts))]
 
 
-@RESTARTED_WORKER_STALLS  # the surviving worker takes over after a SIGKILL: the same open failure
 def test_two_workers_share_partitions_and_one_takes_over_when_the_other_is_killed(stack_settings, seed_texts):
     settings = stack_settings.model_copy(update={"processor_batch_size": 2, "sink_max_wait_s": 0.3})
     ensure_topics(settings)

@@ -22,7 +22,7 @@ from newsmon.producers.demo import rss_xml, seed_texts
 from newsmon.indices import make_client
 from newsmon.streams import ALERTS, RAW, STATEMENTS
 from tests.faults.verifiable import report
-from tests.support import RESTARTED_WORKER_STALLS, topic_records, wait_for
+from tests.support import topic_records, wait_for
 from tests.test_cli import REPO, clean_env, discard_local_search
 
 N_ARTICLES = 40
@@ -81,7 +81,6 @@ def count(client, index: str) -> int:
 
 @pytest.mark.integration
 @pytest.mark.timeout(900)
-@RESTARTED_WORKER_STALLS  # the second `up` starts a new worker: the same open failure
 def test_sigkill_of_up_mid_stream_then_up_again_loses_nothing(tmp_path, httpserver, stack_kind):
     if stack_kind != "apache":
         pytest.skip("the lite broker keeps records in memory only: a killed `up` takes them along")

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from newsmon.bench import pipeline
+from newsmon.bench import alerts, extract, hostile, languages, pipeline
+from newsmon.logs import setup_logging
 
 app = typer.Typer(no_args_is_help=True)
 
-# Mounted as they land: app.command("pipeline")(bench.pipeline.command), "extract", "alerts".
+
+@app.callback()
+def quiet_clients() -> None:
+    """Log as the other commands do: warnings of newsmon, client chatter (group joins, coordinator moves) hidden."""
+    setup_logging("warning")
+
+
 app.command("pipeline")(pipeline.command)
-app.command("extract")(__import__("newsmon.bench.extract", fromlist=["command"]).command)
-app.command("alerts")(__import__("newsmon.bench.alerts", fromlist=["command"]).command)
-app.command("hostile")(__import__("newsmon.bench.hostile", fromlist=["command"]).command)
-app.command("languages")(__import__("newsmon.bench.languages", fromlist=["command"]).command)
+app.command("extract")(extract.command)
+app.command("alerts")(alerts.command)
+app.command("hostile")(hostile.command)
+app.command("languages")(languages.command)

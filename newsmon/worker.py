@@ -36,6 +36,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     worker.spinner = None  # plain log lines, no terminal animation (it runs under `newsmon up` too)
     if logging.getLevelName(loglevel.upper()) != logging.DEBUG:  # service start/stop chatter only when debugging
         # (Faust's services log their start and stop under the module of each subclass: ours too)
-        for name in ("mode", "faust", "aiokafka", "newsmon.processors.app", "newsmon.processors.transport"):
+        for name in ("mode", "faust", "aiokafka", "newsmon.processors.app", "newsmon.processors.recovery",
+                     "newsmon.processors.transport"):
             logging.getLogger(name).setLevel(logging.WARNING)
     worker.execute_from_commandline()

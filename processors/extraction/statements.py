@@ -533,6 +533,9 @@ class StatementFinder:
                 comp = list(max(comps, key=lambda c: len(list(c.subtree))).subtree)
         if comp:
             return char_range(_in_paragraph(cue, self.to_sentence_end(cue, comp) if self.extend_clauses else comp), doc)
+        passive = _passive_subject(cue)
+        if passive is not None:  # "X has been endorsed by Y": what Y endorsed is X
+            return char_range(_in_paragraph(cue, list(passive.subtree)), doc)
         if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
                                        and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
             # "The museum," he said, "would ..." / "..., he said.": the clause around the cue
@@ -604,6 +607,9 @@ class StatementFinder:
                 subj = _subject(verb)
                 return (_phrase(subj) if subj is not None else None, None, None)
             return (None, None, None)
+        agent = _child(_child(cue, "agent"), "pobj")
+        if agent is not None and _has_subject(cue):
+            return (_phrase(agent), None, None)  # "X was reported by Y": Y speaks
         subj = _subject(cue)
         if subj is None and cue.pos_ == "VERB":
             subj = _noun_before(cue)
@@ -681,7 +687,7 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
             if c.dep_ == "prep" and c.lower_ == ctype[5:]:
                 obj = next((g for g in c.children if g.dep_ in ("pobj", "pcomp")), None)
                 if obj is not None:
-                    return list(obj.subtree)
+                    return _object_before(cue, list(obj.subtree))
         return []
     if ctype == "what":  # an object that is no name: "what he said", "said as much", "said the same"
         obj = _child(cue, "dobj")
@@ -690,7 +696,21 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
         obj, pred = _child(cue, "dobj"), _child(cue, "oprd")
         return [*obj.subtree, *pred.subtree] if obj is not None and pred is not None else []
     comp = _child(cue, ctype)
-    return list(comp.subtree) if comp is not None else []
+    if comp is None:
+        return []
+    return _object_before(cue, list(comp.subtree)) if ctype in _OBJECT_FIRST else list(comp.subtree)
+
+
+_OBJECT_FIRST = frozenset({"xcomp"})  # "urged Congress to act": the object belongs to what is urged
+
+
+def _object_before(cue: Token, toks: list[Token]) -> list[Token]:
+    """The cue's direct object with a complement that follows it: what is said is the whole verb phrase
+    after the cue ("accused him of sexism", "portrayed her use of the server as a danger")."""
+    obj = _child(cue, "dobj")
+    if obj is None or not cue.i < obj.i or obj.right_edge.i >= min(t.i for t in toks):
+        return toks
+    return [*obj.subtree, *toks]
 
 
 _SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)", re.MULTILINE)
@@ -770,6 +790,12 @@ def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:
 def frame_key(t: Token) -> str:
     """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...")."""
     return t.lemma_.lower() + ("/n" if t.pos_ == "NOUN" else "")
+
+
+def _passive_subject(cue: Token) -> Token | None:
+    """The subject of a passive cue with its agent ("X is supported by Y"), else None."""
+    subj = _child(cue, "nsubjpass")
+    return subj if subj is not None and _child(_child(cue, "agent"), "pobj") is not None else None
 
 
 def _has_subject(t: Token) -> bool:

@@ -610,7 +610,7 @@ class StatementFinder:
         agent = _child(_child(cue, "agent"), "pobj")
         if agent is not None and _has_subject(cue):
             return (_phrase(agent), None, None)  # "X was reported by Y": Y speaks
-        subj = _subject(cue)
+        subj = _subject(cue.head if cue.pos_ == "ADJ" and cue.dep_ == "acomp" else cue)
         if subj is None and cue.pos_ == "VERB":
             subj = _noun_before(cue)
         addressee = None
@@ -788,8 +788,9 @@ def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:
 
 
 def frame_key(t: Token) -> str:
-    """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...")."""
-    return t.lemma_.lower() + ("/n" if t.pos_ == "NOUN" else "")
+    """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...") and `/a` for
+    adjectives ("confident/a": "is confident that ...")."""
+    return t.lemma_.lower() + {"NOUN": "/n", "ADJ": "/a"}.get(t.pos_, "")
 
 
 def _passive_subject(cue: Token) -> Token | None:

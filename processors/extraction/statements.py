@@ -818,9 +818,27 @@ def _subject(cue: Token) -> Token | None:
         if t.dep_ == "pcomp" and t.head.dep_ == "prep" and t.head.head.pos_ in ("VERB", "AUX"):
             t = t.head.head  # "..., by saying ..."
             continue
+        if t.dep_ == "acl" and t.head.dep_ in ("dobj", "pobj"):
+            verb = _governing_verb(t.head)
+            subj = _subject(verb) if verb is not None else None
+            if subj is not None:
+                return subj  # "X issued a statement saying ...", "X spent his speech defending ..."
         if t.dep_ in ("relcl", "acl") and t.head.pos_ in ("NOUN", "PROPN", "PRON"):
             return t.head  # "Smith, who said ..." / "a statement announcing ..."
         return None
+    return None
+
+
+def _governing_verb(noun: Token) -> Token | None:
+    """The verb a noun is the object of, directly or through prepositions ("issued a statement",
+    "spent much of his speech")."""
+    t = noun
+    for _ in range(4):
+        if t.dep_ not in ("dobj", "pobj", "prep") or t.head is t:
+            return None
+        t = t.head
+        if t.pos_ in ("VERB", "AUX"):
+            return t
     return None
 
 

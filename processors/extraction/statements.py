@@ -557,8 +557,8 @@ class StatementFinder:
             return list(rest) + comp
         rest = cue.doc[last + 1:_sentence_bounds(cue)[1]]
         if not len(rest) or any(self.is_cue(t) or self._coordinated_cue(cue, t) for t in rest):
-            return comp
-        return comp + list(rest)
+            return _before_semicolon(cue, comp)
+        return _before_semicolon(cue, comp + list(rest))
 
     def _coordinated_cue(self, cue: Token, t: Token) -> bool:
         """Whether `t` is a second reporting verb coordinated with the cue ("called X "outrageous" and
@@ -827,6 +827,19 @@ def _subject(cue: Token) -> Token | None:
             return t.head  # "Smith, who said ..." / "a statement announcing ..."
         return None
     return None
+
+
+def _before_semicolon(cue: Token, toks: list[Token]) -> list[Token]:
+    """What a cue reports ends at a semicolon after it that opens a clause of its own ("X estimates A;
+    Y puts the figure at B")."""
+    semis = [t.i for t in toks if t.text == ";" and t.i > cue.i]
+    if not semis:
+        return toks
+    cut = semis[0]
+    after = [t for t in toks if t.i > cut]
+    if not any(t.dep_ in ("nsubj", "nsubjpass") for t in after):
+        return toks
+    return [t for t in toks if t.i < cut]
 
 
 def _governing_verb(noun: Token) -> Token | None:

@@ -796,7 +796,9 @@ def frame_key(t: Token) -> str:
 def _passive_subject(cue: Token) -> Token | None:
     """The subject of a passive cue with its agent ("X is supported by Y"), else None."""
     subj = _child(cue, "nsubjpass")
-    return subj if subj is not None and _child(_child(cue, "agent"), "pobj") is not None else None
+    if subj is None or subj.pos_ not in ("NOUN", "PROPN"):  # not "which was endorsed by ...": says nothing
+        return None
+    return subj if _child(_child(cue, "agent"), "pobj") is not None else None
 
 
 def _has_subject(t: Token) -> bool:

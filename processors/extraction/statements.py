@@ -612,7 +612,7 @@ class StatementFinder:
             return (_phrase(agent), None, None)  # "X was reported by Y": Y speaks
         subj = _subject(cue.head if cue.pos_ == "ADJ" and cue.dep_ == "acomp" else cue)
         if subj is None and cue.pos_ == "VERB":
-            subj = _noun_before(cue)
+            subj = _noun_before(cue) or _subject_after(cue)
         addressee = None
         if cue.lemma_.lower() == "tell":
             obj = _child(cue, "dobj") or _child(cue, "dative")
@@ -866,7 +866,36 @@ def _noun_before(cue: Token) -> Token | None:
     if k < sent_start:
         return None
     t = cue.doc[k]
+    if t.text == "," and k > sent_start:
+        return _appositive_head(cue.doc[k - 1], cue)
     return t if t.pos_ in ("NOUN", "PROPN", "PRON") and t.dep_ not in ("dobj", "dative", "attr") else None
+
+
+def _appositive_head(t: Token, cue: Token) -> Token | None:
+    """"Richard Trumka, president of the A.F.L.-C.I.O., said ...": the name an appositive just before the
+    cue describes, when the parser attached the name elsewhere."""
+    for a in [t, *t.ancestors]:
+        if a.i >= cue.i:
+            return None
+        if a.dep_ == "appos" and a.head.i < a.i and a.head.pos_ in ("PROPN", "NOUN"):
+            return a.head
+    return None
+
+
+def _subject_after(cue: Token) -> Token | None:
+    """"..., said Robert Reich, who ...": the name right after a cue verb that reports what comes before
+    it, when the parser made it anything but the subject."""
+    doc = cue.doc
+    k = cue.i + 1
+    while k < len(doc) and doc[k].pos_ == "ADV":
+        k += 1
+    if k >= len(doc) or doc[k].pos_ != "PROPN" or cue.i == 0 or not (doc[cue.i - 1].is_punct
+                                                                       or doc[cue.i - 1].is_quote):
+        return None
+    t = doc[k]
+    while t.head.pos_ == "PROPN" and t.head.i > cue.i and t.head.i - cue.i < 6 and t.dep_ in ("compound", "flat"):
+        t = t.head
+    return t
 
 
 def _phrase(t: Token) -> Span:

@@ -643,7 +643,9 @@ class StatementFinder:
     def _quoting_verb(self, cue: Token) -> Token | None:
         """The verb of "X was quoted (by Y) as saying" / "Y quoted X as saying", if `cue` sits in one."""
         if cue.lemma_.lower() in self.cues.quote_verbs:
-            as_saying = any(c.lower_ == "as" or (c.dep_ in ("advcl", "xcomp") and self.is_cue(c)) for c in cue.children)
+            # "quoted X as saying", not "cited X as an example": the object speaks only with a verb of saying
+            as_saying = any((c.lower_ == "as" and any(self.is_cue(g) for g in c.children))
+                            or (c.dep_ in ("advcl", "xcomp") and self.is_cue(c)) for c in cue.children)
             return cue if as_saying or _child(cue, "nsubjpass") is not None else None
         t = cue
         for _ in range(2):

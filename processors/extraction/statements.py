@@ -822,6 +822,14 @@ def _subject(cue: Token) -> Token | None:
         if t.dep_ == "pcomp" and t.head.dep_ == "prep" and t.head.head.pos_ in ("VERB", "AUX"):
             t = t.head.head  # "..., by saying ..."
             continue
+        if t.dep_ == "pcomp" and t.head.dep_ == "prep":
+            holder = _holder(t.head.head)
+            if holder is None:
+                return None
+            if holder.pos_ not in ("VERB", "AUX"):
+                return holder  # "his campaign theme of questioning ...": whose theme
+            t = holder  # "stopped short of calling ...", "have no way of knowing ..."
+            continue
         if t.dep_ == "acl" and t.head.dep_ in ("dobj", "pobj"):
             verb = _governing_verb(t.head)
             subj = _subject(verb) if verb is not None else None
@@ -844,6 +852,21 @@ def _before_semicolon(cue: Token, toks: list[Token]) -> list[Token]:
     if not any(t.dep_ in ("nsubj", "nsubjpass") for t in after):
         return toks
     return [t for t in toks if t.i < cut]
+
+
+def _holder(t: Token) -> Token | None:
+    """Who holds the phrase a prepositional clause hangs on: a noun's possessor ("his theme of ..."), or
+    the verb the phrase depends on ("stopped short of ...", "had no way of ...")."""
+    for _ in range(3):
+        if t.pos_ in ("VERB", "AUX"):
+            return t
+        poss = _child(t, "poss")
+        if poss is not None:
+            return poss
+        if t.head is t or t.dep_ not in ("advmod", "acomp", "dobj", "attr", "npadvmod", "prep", "pobj"):
+            return None
+        t = t.head
+    return None
 
 
 def _governing_verb(noun: Token) -> Token | None:

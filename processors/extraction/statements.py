@@ -200,8 +200,9 @@ class StatementFinder:
                 e -= 1
             while s < e and text[s] in "“\"'‘« ":
                 s += 1  # `X: "..."`: what is said, without its marks
-            if name is None or colon is None or not any(t.pos_ in ("PROPN", "NOUN") for t in name):
-                continue
+            if name is None or colon is None or not any(t.pos_ in ("PROPN", "NOUN") for t in name) \
+                    or name[-1].lemma_.lower() in _LABELS:
+                continue  # "Correction: ...", "Editor’s note: ...": no speaker
             clash = [st for st in statements if st.content[0] < e and s < st.content[1]]
             if any(st.cue is not None for st in clash) and e > headline:
                 continue  # in the headline, `X: ...` is the attribution, whatever the parse made of the rest
@@ -715,6 +716,8 @@ def _object_before(cue: Token, toks: list[Token]) -> list[Token]:
     return [*obj.subtree, *toks]
 
 
+# the labels newspapers put before a colon: what follows is the paper's own note, no one's statement
+_LABELS = frozenset("note correction update clarification disclosure editor".split())
 _SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)", re.MULTILINE)
 _ABBREVIATIONS = frozenset("mr mrs ms dr st sen rep gov gen lt col jr sr inc co corp no vs prof rev sgt capt".split())
 _SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’]*\s")  # not "(R-Fla.)"

@@ -711,6 +711,9 @@ def _object_before(cue: Token, toks: list[Token]) -> list[Token]:
     """The cue's direct object with a complement that follows it: what is said is the whole verb phrase
     after the cue ("accused him of sexism", "portrayed her use of the server as a danger")."""
     obj = _child(cue, "dobj")
+    if obj is None:  # "called on Congress to act"
+        on = next((c for c in cue.children if c.dep_ == "prep" and c.lower_ in ("on", "upon")), None)
+        obj = _child(on, "pobj") if on is not None else None
     if obj is None or not cue.i < obj.i or obj.right_edge.i >= min(t.i for t in toks):
         return toks
     return [*obj.subtree, *toks]

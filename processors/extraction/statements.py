@@ -698,9 +698,11 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
     if ctype == "oprd":
         obj, pred = _child(cue, "dobj"), _child(cue, "oprd")
         return [*obj.subtree, *pred.subtree] if obj is not None and pred is not None else []
-    comp = _child(cue, ctype)
-    if comp is None:
+    comps = [c for c in cue.children if c.dep_ == ctype]
+    if not comps:
         return []
+    # of two clauses ("Despite A, X said B"; a quoted part before the cue), the one after the cue
+    comp = next((c for c in comps if c.i > cue.i), comps[0]) if ctype == "ccomp" else comps[0]
     return _object_before(cue, list(comp.subtree)) if ctype in _OBJECT_FIRST else list(comp.subtree)
 
 

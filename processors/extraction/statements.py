@@ -699,6 +699,9 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
         obj, pred = _child(cue, "dobj"), _child(cue, "oprd")
         return [*obj.subtree, *pred.subtree] if obj is not None and pred is not None else []
     comps = [c for c in cue.children if c.dep_ == ctype]
+    if ctype == "xcomp" and not comps:  # "is calling on the US to step up ...": parsed as an adverbial clause
+        comps = [c for c in cue.children if c.dep_ == "advcl" and c.i > cue.i
+                 and any(a.dep_ == "aux" and a.tag_ == "TO" for a in c.children)]
     if not comps:
         return []
     # of two clauses ("Despite A, X said B"; a quoted part before the cue), the one after the cue

@@ -537,8 +537,9 @@ class StatementFinder:
         passive = _passive_subject(cue)
         if passive is not None:  # "X has been endorsed by Y": what Y endorsed is X
             return char_range(_in_paragraph(cue, list(passive.subtree)), doc)
-        if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
-                                       and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
+        if cue.dep_ == "parataxis" or _as_clause(cue) \
+                or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
+                    and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
             # "The museum," he said, "would ..." / "..., he said.": the clause around the cue
             drop = set(range(cue.left_edge.i, cue.right_edge.i + 1))
             toks = [t for t in cue.head.subtree if t.i not in drop]
@@ -863,6 +864,14 @@ def _before_semicolon(cue: Token, toks: list[Token]) -> list[Token]:
     if not any(t.dep_ in ("nsubj", "nsubjpass") for t in after):
         return toks
     return [t for t in toks if t.i < cut]
+
+
+def _as_clause(cue: Token) -> bool:
+    """"As the Post reported, ...": a cue in an `as` clause with its own subject reports the clause it
+    hangs on."""
+    mark = _child(cue, "mark")
+    return cue.dep_ == "advcl" and mark is not None and mark.lower_ == "as" and _has_subject(cue) \
+        and _child(cue, "ccomp") is None and _child(cue, "dobj") is None
 
 
 def _holder(t: Token) -> Token | None:

@@ -548,7 +548,7 @@ class StatementFinder:
 
     def to_sentence_end(self, cue: Token, comp: list[Token]) -> list[Token]:
         """A complement after its cue runs on to the end of the sentence when the parser hung the rest
-        ("X said A, but B") on the cue; not when the rest holds another cue."""
+        ("X said A, but B") on the cue; when the rest holds another cue, up to that cue's clause."""
         first, last = min(t.i for t in comp), max(t.i for t in comp)
         if first < cue.i:
             if last > cue.i:
@@ -558,8 +558,11 @@ class StatementFinder:
                 return comp
             return list(rest) + comp
         rest = cue.doc[last + 1:_sentence_bounds(cue)[1]]
-        if not len(rest) or any(self.is_cue(t) or self._coordinated_cue(cue, t) for t in rest):
-            return _before_semicolon(cue, comp)
+        other = next((t for t in rest if self.is_cue(t) or self._coordinated_cue(cue, t)), None)
+        if other is not None:  # up to the clause of the other cue: "X said A, but beyond that, [she wants ...]"
+            rest = cue.doc[last + 1:max(last + 1, min(other.left_edge.i, other.i))]
+        while len(rest) and (rest[-1].is_punct or rest[-1].pos_ in ("CCONJ", "SCONJ", "ADP")):
+            rest = rest[:-1]
         return _before_semicolon(cue, comp + list(rest))
 
     def _coordinated_cue(self, cue: Token, t: Token) -> bool:

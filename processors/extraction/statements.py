@@ -558,7 +558,8 @@ class StatementFinder:
                 return comp
             return list(rest) + comp
         rest = cue.doc[last + 1:_sentence_bounds(cue)[1]]
-        other = next((t for t in rest if self.is_cue(t) or self._coordinated_cue(cue, t)), None)
+        other = next((t for t in rest if self.is_cue(t) or (t.pos_ == "VERB" and frame_key(t) in self.cues.frames)
+                      or self._coordinated_cue(cue, t)), None)
         if other is not None:  # up to the clause of the other cue: "X said A, but beyond that, [she wants ...]"
             rest = cue.doc[last + 1:max(last + 1, min(other.left_edge.i, other.i))]
         while len(rest) and (rest[-1].is_punct or rest[-1].pos_ in ("CCONJ", "SCONJ", "ADP")):

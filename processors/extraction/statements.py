@@ -711,7 +711,13 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
         return []
     # of two clauses ("Despite A, X said B"; a quoted part before the cue), the one after the cue
     comp = next((c for c in comps if c.i > cue.i), comps[0]) if ctype == "ccomp" else comps[0]
-    return _object_before(cue, list(comp.subtree)) if ctype in _OBJECT_FIRST else list(comp.subtree)
+    if ctype not in _OBJECT_FIRST:
+        return list(comp.subtree)
+    toks = _object_before(cue, list(comp.subtree))
+    subj = _child(cue, "nsubjpass")
+    if subj is not None and subj.i < cue.i:  # "X is expected to win": what is expected is that X wins
+        toks = [*subj.subtree, *toks]
+    return toks
 
 
 _OBJECT_FIRST = frozenset({"xcomp"})  # "urged Congress to act": the object belongs to what is urged

@@ -212,7 +212,7 @@ def test_components_in_declared_order(nlp):
 def test_speaker_is_not_taken_across_a_paragraph_end(nlp):
     sts = found(nlp, "The Latest on the presidential race (all times EDT):\n\n3:30 p.m.\n\n"
                      "Donald Trump is encouraging his supporters to vote early in every state.")
-    st = one(sts, "to vote early")
+    st = one(sts, "his supporters to vote early")  # the object belongs to what is encouraged
     assert text_of(st.speaker) == "Donald Trump"
 
 

@@ -199,6 +199,8 @@ def evaluate_polnear(docs: Sequence[Document], settings: Settings | None = None)
 FRAME_TYPES = ("ccomp", "xcomp", "dobj", "oprd", "prep_for", "prep_on", "prep_about", "prep_to", "prep_with",
                "prep_of", "prep_as", "prep_against")
 NOUN_FRAME_TYPES = ("acl", "ccomp", "prep_of", "prep_that", "prep_on", "prep_about")
+# a predicative adjective ("is confident that ...", "are concerned about ...")
+ADJ_FRAME_TYPES = ("ccomp", "xcomp", "prep_about", "prep_of", "prep_that", "prep_with", "prep_to")
 
 
 def count_frames(docs: Sequence[Document], parsed: Iterable, extend=None) -> dict[tuple[str, str], list[int]]:
@@ -210,11 +212,12 @@ def count_frames(docs: Sequence[Document], parsed: Iterable, extend=None) -> dic
     stats: dict[tuple[str, str], list[int]] = {}
     for d, doc in zip(docs, parsed):
         for t in doc:
-            if t.pos_ not in ("VERB", "NOUN"):
+            if t.pos_ not in ("VERB", "NOUN") and not (t.pos_ == "ADJ" and t.dep_ == "acomp"):
                 continue
             tr = (t.idx, t.idx + len(t))
             contents = [g.content for g, cue in zip(d.gold, d.cues) if _overlap(tr, cue) > 0]
-            for ctype in NOUN_FRAME_TYPES if t.pos_ == "NOUN" else FRAME_TYPES:
+            types = {"NOUN": NOUN_FRAME_TYPES, "ADJ": ADJ_FRAME_TYPES}.get(t.pos_, FRAME_TYPES)
+            for ctype in types:
                 toks = complement_tokens(t, ctype)
                 r = char_range(extend(t, toks) if extend else toks, doc) if toks else None
                 if r is None:
@@ -239,7 +242,7 @@ def select_frames(stats: dict[tuple[str, str], list[int]], min_hits: int, min_pr
 def polnear_frames(split: str = typer.Option("train", help="Split to learn from (never the held-out one)."),
                    root: Path = typer.Option(DEFAULT_POLNEAR_ROOT),
                    out: Path = typer.Option(data_path("frames.yaml")),
-                   min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.25)) -> None:
+                   min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.3)) -> None:
     """Learn the cue frames (lemma -> complement types) of `newsmon_statements` from a PolNeAR split."""
     from newsmon.processors.extraction import load_pipeline
     from newsmon.processors.extraction.statements import StatementFinder, load_cues
@@ -258,8 +261,9 @@ def polnear_frames(split: str = typer.Option("train", help="Split to learn from 
 def write_frames(frames: dict[str, list[str]], out: Path, how: str) -> None:
     import yaml
 
-    header = ("# Cue frames of `newsmon_statements`: lemma (\"/n\" for nouns) -> the complement types that hold\n"
-              "# what was said, most reliable first. Learned from PolNeAR's Cue/Content annotations by\n"
+    header = ("# Cue frames of `newsmon_statements`: lemma (\"/n\" for nouns, \"/a\" for adjectives) -> the\n"
+              "# complement types that hold what was said, most reliable first. Learned from PolNeAR's\n"
+              "# Cue/Content annotations by\n"
               f"# `newsmon eval polnear-frames {how}`.\n")
     out.write_text(header + yaml.safe_dump({"frames": frames}, sort_keys=False, allow_unicode=True), encoding="utf-8")
 

@@ -200,8 +200,9 @@ class StatementFinder:
                 e -= 1
             while s < e and text[s] in "“\"'‘« ":
                 s += 1  # `X: "..."`: what is said, without its marks
-            if name is None or colon is None or not any(t.pos_ in ("PROPN", "NOUN") for t in name):
-                continue
+            if name is None or colon is None or not any(t.pos_ in ("PROPN", "NOUN") for t in name) \
+                    or name[-1].lemma_.lower() in _LABELS:
+                continue  # "Correction: ...", "Editor’s note: ...": no speaker
             clash = [st for st in statements if st.content[0] < e and s < st.content[1]]
             if any(st.cue is not None for st in clash) and e > headline:
                 continue  # in the headline, `X: ...` is the attribution, whatever the parse made of the rest
@@ -533,8 +534,12 @@ class StatementFinder:
                 comp = list(max(comps, key=lambda c: len(list(c.subtree))).subtree)
         if comp:
             return char_range(_in_paragraph(cue, self.to_sentence_end(cue, comp) if self.extend_clauses else comp), doc)
-        if cue.dep_ == "parataxis" or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
-                                       and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
+        passive = _passive_subject(cue)
+        if passive is not None:  # "X has been endorsed by Y": what Y endorsed is X
+            return char_range(_in_paragraph(cue, list(passive.subtree)), doc)
+        if cue.dep_ == "parataxis" or _as_clause(cue) \
+                or (cue.dep_ in ("advcl", "conj") and cue.i > cue.head.i and _has_subject(cue)
+                    and not [c for c in cue.children if c.dep_ in ("dobj", "xcomp", "prep")]):
             # "The museum," he said, "would ..." / "..., he said.": the clause around the cue
             drop = set(range(cue.left_edge.i, cue.right_edge.i + 1))
             toks = [t for t in cue.head.subtree if t.i not in drop]
@@ -543,7 +548,7 @@ class StatementFinder:
 
     def to_sentence_end(self, cue: Token, comp: list[Token]) -> list[Token]:
         """A complement after its cue runs on to the end of the sentence when the parser hung the rest
-        ("X said A, but B") on the cue; not when the rest holds another cue."""
+        ("X said A, but B") on the cue; when the rest holds another cue, up to that cue's clause."""
         first, last = min(t.i for t in comp), max(t.i for t in comp)
         if first < cue.i:
             if last > cue.i:
@@ -553,9 +558,13 @@ class StatementFinder:
                 return comp
             return list(rest) + comp
         rest = cue.doc[last + 1:_sentence_bounds(cue)[1]]
-        if not len(rest) or any(self.is_cue(t) or self._coordinated_cue(cue, t) for t in rest):
-            return comp
-        return comp + list(rest)
+        other = next((t for t in rest if self.is_cue(t) or (t.pos_ == "VERB" and frame_key(t) in self.cues.frames)
+                      or self._coordinated_cue(cue, t)), None)
+        if other is not None:  # up to the clause of the other cue: "X said A, but beyond that, [she wants ...]"
+            rest = cue.doc[last + 1:max(last + 1, min(other.left_edge.i, other.i))]
+        while len(rest) and (rest[-1].is_punct or rest[-1].pos_ in ("CCONJ", "SCONJ", "ADP")):
+            rest = rest[:-1]
+        return _before_semicolon(cue, comp + list(rest))
 
     def _coordinated_cue(self, cue: Token, t: Token) -> bool:
         """Whether `t` is a second reporting verb coordinated with the cue ("called X "outrageous" and
@@ -604,9 +613,12 @@ class StatementFinder:
                 subj = _subject(verb)
                 return (_phrase(subj) if subj is not None else None, None, None)
             return (None, None, None)
-        subj = _subject(cue)
+        agent = _child(_child(cue, "agent"), "pobj")
+        if agent is not None and _has_subject(cue):
+            return (_phrase(agent), None, None)  # "X was reported by Y": Y speaks
+        subj = _subject(cue.head if cue.pos_ == "ADJ" and cue.dep_ == "acomp" else cue)
         if subj is None and cue.pos_ == "VERB":
-            subj = _noun_before(cue)
+            subj = _noun_before(cue) or _subject_after(cue)
         addressee = None
         if cue.lemma_.lower() == "tell":
             obj = _child(cue, "dobj") or _child(cue, "dative")
@@ -637,7 +649,9 @@ class StatementFinder:
     def _quoting_verb(self, cue: Token) -> Token | None:
         """The verb of "X was quoted (by Y) as saying" / "Y quoted X as saying", if `cue` sits in one."""
         if cue.lemma_.lower() in self.cues.quote_verbs:
-            as_saying = any(c.lower_ == "as" or (c.dep_ in ("advcl", "xcomp") and self.is_cue(c)) for c in cue.children)
+            # "quoted X as saying", not "cited X as an example": the object speaks only with a verb of saying
+            as_saying = any((c.lower_ == "as" and any(self.is_cue(g) for g in c.children))
+                            or (c.dep_ in ("advcl", "xcomp") and self.is_cue(c)) for c in cue.children)
             return cue if as_saying or _child(cue, "nsubjpass") is not None else None
         t = cue
         for _ in range(2):
@@ -681,7 +695,7 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
             if c.dep_ == "prep" and c.lower_ == ctype[5:]:
                 obj = next((g for g in c.children if g.dep_ in ("pobj", "pcomp")), None)
                 if obj is not None:
-                    return list(obj.subtree)
+                    return _object_before(cue, list(obj.subtree))
         return []
     if ctype == "what":  # an object that is no name: "what he said", "said as much", "said the same"
         obj = _child(cue, "dobj")
@@ -689,10 +703,40 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
     if ctype == "oprd":
         obj, pred = _child(cue, "dobj"), _child(cue, "oprd")
         return [*obj.subtree, *pred.subtree] if obj is not None and pred is not None else []
-    comp = _child(cue, ctype)
-    return list(comp.subtree) if comp is not None else []
+    comps = [c for c in cue.children if c.dep_ == ctype]
+    if ctype == "xcomp" and not comps:  # "is calling on the US to step up ...": parsed as an adverbial clause
+        comps = [c for c in cue.children if c.dep_ == "advcl" and c.i > cue.i
+                 and any(a.dep_ == "aux" and a.tag_ == "TO" for a in c.children)]
+    if not comps:
+        return []
+    # of two clauses ("Despite A, X said B"; a quoted part before the cue), the one after the cue
+    comp = next((c for c in comps if c.i > cue.i), comps[0]) if ctype == "ccomp" else comps[0]
+    if ctype not in _OBJECT_FIRST:
+        return list(comp.subtree)
+    toks = _object_before(cue, list(comp.subtree))
+    subj = _child(cue, "nsubjpass")
+    if subj is not None and subj.i < cue.i:  # "X is expected to win": what is expected is that X wins
+        toks = [*subj.subtree, *toks]
+    return toks
 
 
+_OBJECT_FIRST = frozenset({"xcomp"})  # "urged Congress to act": the object belongs to what is urged
+
+
+def _object_before(cue: Token, toks: list[Token]) -> list[Token]:
+    """The cue's direct object with a complement that follows it: what is said is the whole verb phrase
+    after the cue ("accused him of sexism", "portrayed her use of the server as a danger")."""
+    obj = _child(cue, "dobj")
+    if obj is None:  # "called on Congress to act"
+        on = next((c for c in cue.children if c.dep_ == "prep" and c.lower_ in ("on", "upon")), None)
+        obj = _child(on, "pobj") if on is not None else None
+    if obj is None or not cue.i < obj.i or obj.right_edge.i >= min(t.i for t in toks):
+        return toks
+    return [*obj.subtree, *toks]
+
+
+# the labels newspapers put before a colon: what follows is the paper's own note, no one's statement
+_LABELS = frozenset("note correction update clarification disclosure editor".split())
 _SPEAKER_LINE = re.compile(r"^[ \t]*[\"“]?(?P<name>[A-Z][^:\n\d\"“”]{1,60}?):[ \t]+(?P<content>[^\n]*\S)", re.MULTILINE)
 _ABBREVIATIONS = frozenset("mr mrs ms dr st sen rep gov gen lt col jr sr inc co corp no vs prof rev sgt capt".split())
 _SENTENCE_END = re.compile(r"(\w*)([.!?])[\"'”’]*\s")  # not "(R-Fla.)"
@@ -768,8 +812,17 @@ def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:
 
 
 def frame_key(t: Token) -> str:
-    """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...")."""
-    return t.lemma_.lower() + ("/n" if t.pos_ == "NOUN" else "")
+    """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...") and `/a` for
+    adjectives ("confident/a": "is confident that ...")."""
+    return t.lemma_.lower() + {"NOUN": "/n", "ADJ": "/a"}.get(t.pos_, "")
+
+
+def _passive_subject(cue: Token) -> Token | None:
+    """The subject of a passive cue with its agent ("X is supported by Y"), else None."""
+    subj = _child(cue, "nsubjpass")
+    if subj is None or subj.pos_ not in ("NOUN", "PROPN"):  # not "which was endorsed by ...": says nothing
+        return None
+    return subj if _child(_child(cue, "agent"), "pobj") is not None else None
 
 
 def _has_subject(t: Token) -> bool:
@@ -791,9 +844,71 @@ def _subject(cue: Token) -> Token | None:
         if t.dep_ == "pcomp" and t.head.dep_ == "prep" and t.head.head.pos_ in ("VERB", "AUX"):
             t = t.head.head  # "..., by saying ..."
             continue
+        if t.dep_ == "pcomp" and t.head.dep_ == "prep":
+            holder = _holder(t.head.head)
+            if holder is None:
+                return None
+            if holder.pos_ not in ("VERB", "AUX"):
+                return holder  # "his campaign theme of questioning ...": whose theme
+            t = holder  # "stopped short of calling ...", "have no way of knowing ..."
+            continue
+        if t.dep_ == "acl" and t.head.dep_ in ("dobj", "pobj"):
+            verb = _governing_verb(t.head)
+            subj = _subject(verb) if verb is not None else None
+            if subj is not None:
+                return subj  # "X issued a statement saying ...", "X spent his speech defending ..."
         if t.dep_ in ("relcl", "acl") and t.head.pos_ in ("NOUN", "PROPN", "PRON"):
             return t.head  # "Smith, who said ..." / "a statement announcing ..."
         return None
+    return None
+
+
+def _before_semicolon(cue: Token, toks: list[Token]) -> list[Token]:
+    """What a cue reports ends at a semicolon after it that opens a clause of its own ("X estimates A;
+    Y puts the figure at B")."""
+    semis = [t.i for t in toks if t.text == ";" and t.i > cue.i]
+    if not semis:
+        return toks
+    cut = semis[0]
+    after = [t for t in toks if t.i > cut]
+    if not any(t.dep_ in ("nsubj", "nsubjpass") for t in after):
+        return toks
+    return [t for t in toks if t.i < cut]
+
+
+def _as_clause(cue: Token) -> bool:
+    """"As the Post reported, ...": a cue in an `as` clause with its own subject reports the clause it
+    hangs on."""
+    mark = _child(cue, "mark")
+    return cue.dep_ == "advcl" and mark is not None and mark.lower_ == "as" and _has_subject(cue) \
+        and _child(cue, "ccomp") is None and _child(cue, "dobj") is None
+
+
+def _holder(t: Token) -> Token | None:
+    """Who holds the phrase a prepositional clause hangs on: a noun's possessor ("his theme of ..."), or
+    the verb the phrase depends on ("stopped short of ...", "had no way of ...")."""
+    for _ in range(3):
+        if t.pos_ in ("VERB", "AUX"):
+            return t
+        poss = _child(t, "poss")
+        if poss is not None:
+            return poss
+        if t.head is t or t.dep_ not in ("advmod", "acomp", "dobj", "attr", "npadvmod", "prep", "pobj"):
+            return None
+        t = t.head
+    return None
+
+
+def _governing_verb(noun: Token) -> Token | None:
+    """The verb a noun is the object of, directly or through prepositions ("issued a statement",
+    "spent much of his speech")."""
+    t = noun
+    for _ in range(4):
+        if t.dep_ not in ("dobj", "pobj", "prep") or t.head is t:
+            return None
+        t = t.head
+        if t.pos_ in ("VERB", "AUX"):
+            return t
     return None
 
 
@@ -806,7 +921,36 @@ def _noun_before(cue: Token) -> Token | None:
     if k < sent_start:
         return None
     t = cue.doc[k]
+    if t.text == "," and k > sent_start:
+        return _appositive_head(cue.doc[k - 1], cue)
     return t if t.pos_ in ("NOUN", "PROPN", "PRON") and t.dep_ not in ("dobj", "dative", "attr") else None
+
+
+def _appositive_head(t: Token, cue: Token) -> Token | None:
+    """"Richard Trumka, president of the A.F.L.-C.I.O., said ...": the name an appositive just before the
+    cue describes, when the parser attached the name elsewhere."""
+    for a in [t, *t.ancestors]:
+        if a.i >= cue.i:
+            return None
+        if a.dep_ == "appos" and a.head.i < a.i and a.head.pos_ in ("PROPN", "NOUN"):
+            return a.head
+    return None
+
+
+def _subject_after(cue: Token) -> Token | None:
+    """"..., said Robert Reich, who ...": the name right after a cue verb that reports what comes before
+    it, when the parser made it anything but the subject."""
+    doc = cue.doc
+    k = cue.i + 1
+    while k < len(doc) and doc[k].pos_ == "ADV":
+        k += 1
+    if k >= len(doc) or doc[k].pos_ != "PROPN" or cue.i == 0 or not (doc[cue.i - 1].is_punct
+                                                                       or doc[cue.i - 1].is_quote):
+        return None
+    t = doc[k]
+    while t.head.pos_ == "PROPN" and t.head.i > cue.i and t.head.i - cue.i < 6 and t.dep_ in ("compound", "flat"):
+        t = t.head
+    return t
 
 
 def _phrase(t: Token) -> Span:

@@ -30,6 +30,17 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class ClosedSocketRace(logging.Filter):
+    """Drops kafka-python's traceback for a read on a socket it has just closed itself (its transport's
+    socket is already None: seen as an ERROR with an AttributeError when a client closes on Ctrl-C). It
+    is not a fault; every other error of the client still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (record.name == "kafka.net.transport" and isinstance(exc, AttributeError)
+                    and "'NoneType' object" in str(exc))
+
+
 class ServiceFields(logging.Filter):
     """Adds `service.name` to each record (ECS: which service wrote the line)."""
 
@@ -49,10 +60,11 @@ def logging_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"service": {"()": ServiceFields}, "redact": {"()": RedactSecrets}},
+        "filters": {"service": {"()": ServiceFields}, "redact": {"()": RedactSecrets},
+                    "closed_socket": {"()": ClosedSocketRace}},
         "formatters": {"newsmon": formatter},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": "newsmon", "filters": ["redact", "service"]}},
+                                "formatter": "newsmon", "filters": ["closed_socket", "redact", "service"]}},
         "root": {"level": number, "handlers": ["stderr"]},
         "loggers": {**{name: {"level": max(logging.WARNING, number)} for name in NOISY},
                     # kafka-python warns of every coordinator move while a group forms (a dozen lines at

@@ -137,6 +137,28 @@ def test_json_logs_are_ecs_lines():
     assert line["service"]["name"] == "newsmon" and "ecs.version" in line
 
 
+def test_a_read_on_a_socket_the_kafka_client_closed_itself_is_not_logged():
+    stream = io.StringIO()
+    config = logging_config("info", "text")
+    config["handlers"]["stderr"]["stream"] = stream
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logging.config.dictConfig(config)
+        transport = logging.getLogger("kafka.net.transport")
+        for exc in (AttributeError("'NoneType' object has no attribute 'recv'"), ConnectionResetError("reset")):
+            try:
+                raise exc
+            except Exception:
+                transport.exception("Error receiving network data closing socket")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    text = stream.getvalue()
+    assert "ConnectionResetError" in text  # a real network error still shows
+    assert "AttributeError" not in text and text.count("Error receiving network data") == 1
+
+
 def test_unknown_log_format_is_refused():
     with pytest.raises(ValueError, match="use text or json"):
         logging_config("info", "xml")

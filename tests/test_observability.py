@@ -3,6 +3,7 @@ ECS JSON log lines."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -116,19 +118,26 @@ def test_poll_outcomes_are_a_short_bounded_name():
     assert poll_outcome(FeedReport("f", error="malformed feed (not XML)")) == "malformed feed"
 
 
-def test_json_logs_are_ecs_lines():
+@contextlib.contextmanager
+def logged(fmt: str) -> Iterator[io.StringIO]:
+    """newsmon's logging configuration at info level, writing into the yielded stream for the block."""
     stream = io.StringIO()
-    config = logging_config("info", "json")
+    config = logging_config("info", fmt)
     config["handlers"]["stderr"]["stream"] = stream
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
         logging.config.dictConfig(config)
-        logging.getLogger("newsmon.sinks.consumer").info("sink: %d records", 3)
-        logging.getLogger("kafka.conn").info("chatter below warning is dropped")
+        yield stream
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_json_logs_are_ecs_lines():
+    with logged("json") as stream:
+        logging.getLogger("newsmon.sinks.consumer").info("sink: %d records", 3)
+        logging.getLogger("kafka.conn").info("chatter below warning is dropped")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert len(lines) == 1
     line = lines[0]
@@ -138,22 +147,13 @@ def test_json_logs_are_ecs_lines():
 
 
 def test_a_read_on_a_socket_the_kafka_client_closed_itself_is_not_logged():
-    stream = io.StringIO()
-    config = logging_config("info", "text")
-    config["handlers"]["stderr"]["stream"] = stream
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
-        logging.config.dictConfig(config)
+    with logged("text") as stream:
         transport = logging.getLogger("kafka.net.transport")
         for exc in (AttributeError("'NoneType' object has no attribute 'recv'"), ConnectionResetError("reset")):
             try:
                 raise exc
             except Exception:
                 transport.exception("Error receiving network data closing socket")
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
     text = stream.getvalue()
     assert "ConnectionResetError" in text  # a real network error still shows
     assert "AttributeError" not in text and text.count("Error receiving network data") == 1

@@ -65,3 +65,31 @@ def test_retries_are_bounded(tmp_path):
     with pytest.raises(ServerError):
         start_all(server)
     assert server.launches == PORT_RETRIES + 1
+
+
+def test_a_new_kafka_cluster_id_never_starts_with_a_dash():
+    from newsmon.servers.kafka import _cluster_id
+
+    ids = [_cluster_id() for _ in range(2000)]  # about 31 of 2,000 plain random ids would start with "-"
+    assert len(set(ids)) == 2000 and not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
+
+
+@pytest.mark.integration
+def test_kafka_storage_with_a_cluster_id_starting_with_a_dash_is_formatted(tmp_path):
+    """A data folder from before ids were kept clear of "-" still starts (the id was read as an option)."""
+    import json
+
+    from newsmon.servers.kafka import KafkaServer
+    from newsmon.servers.runtime import apache_unavailable_reason
+
+    if reason := apache_unavailable_reason():
+        pytest.skip(f"Apache Kafka cannot run here: {reason}")
+    (tmp_path / "kafka-state.json").write_text(json.dumps({"cluster_id": "-" + "A" * 21, "ports": {}}))
+    server = KafkaServer(tmp_path, say=lambda line: None)
+    server.start()
+    try:
+        assert (tmp_path / "log" / "meta.properties").exists()
+        assert "cluster.id=-AAAA" in (tmp_path / "log" / "meta.properties").read_text()
+    finally:
+        server.stop()

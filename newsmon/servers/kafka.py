@@ -61,7 +61,8 @@ class KafkaServer(ManagedServer):
         classpath = str(home / "libs" / "*")
         if not (self.data_dir / "log" / "meta.properties").exists():
             fmt = subprocess.run([str(java.binary), "-cp", classpath, "kafka.tools.StorageTool", "format",
-                                  "--standalone", "-t", state["cluster_id"], "-c", str(props), "--ignore-formatted"],
+                                  "--standalone", f"--cluster-id={state['cluster_id']}", "-c", str(props),
+                                  "--ignore-formatted"],  # `=`: an id may start with "-"
                                  capture_output=True, text=True, timeout=120)
             if fmt.returncode != 0:
                 raise ServerError(f"formatting the Kafka storage failed: {(fmt.stdout + fmt.stderr)[-2000:]}")
@@ -153,7 +154,10 @@ class KafkaServer(ManagedServer):
 
 
 def _cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints)."""
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints),
+    never starting with "-" (Kafka's own ids never do; a command line would read it as an option)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id

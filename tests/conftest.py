@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from newsmon.servers import choose, describe, make_broker, make_search, start_all
 from newsmon.settings import Settings, get_settings
@@ -92,3 +93,14 @@ def mailbox() -> Mailbox:
     box.controller.start()
     yield box
     box.controller.stop()
+
+
+@pytest.fixture
+def threaded_httpserver():
+    """A threaded local HTTP server of its own (pytest-httpserver's shared one answers one request at a
+    time: a slow receiver would hold up every other request)."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()

@@ -10,7 +10,6 @@ import time
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
-from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
 
 from newsmon.alerts import notify
@@ -165,13 +164,9 @@ def test_throttle_records_instead_of_sending(stack_settings, receiver):
 
 
 @pytest.fixture
-def slow_server():
+def slow_server(threaded_httpserver):
     """A second HTTP server (threaded) for a receiver slower than apprise's default read timeout (4 s)."""
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
+    return threaded_httpserver
 
 
 @pytest.mark.timeout(180)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 
 def pytest_collection_modifyitems(config, items):
@@ -26,10 +25,6 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture
-def web():
+def web(threaded_httpserver):
     """One threaded local HTTP server for feeds and receivers (a slow receiver holds up no feed)."""
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
+    return threaded_httpserver

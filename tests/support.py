@@ -1,15 +1,22 @@
-"""Helpers shared by the integration tests: waiting for a condition, reading a topic from the start."""
+"""Helpers shared by the integration tests: waiting for a condition, reading a topic from the start, a running
+pipeline (worker and sink)."""
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-
+from newsmon.indices import ensure_templates
 from newsmon.kafka import make_consumer
 from newsmon.settings import Settings
+from newsmon.sinks.consumer import run as run_sink
+from newsmon.stack import spawn_processor, stop_processor
 from newsmon.streams import Stream
+from newsmon.topics import ensure_topics
 
 T = TypeVar("T")
 
@@ -33,3 +40,20 @@ def topic_records(settings: Settings, stream: Stream, idle_ms: int = 3000) -> li
     finally:
         consumer.close()
 
+
+@contextlib.contextmanager
+def running_pipeline(settings: Settings) -> Iterator[subprocess.Popen]:
+    """Topics and templates made, the sink running as a thread and a Faust worker as a child process (yielded);
+    both stopped on exit, the worker first."""
+    ensure_topics(settings)
+    ensure_templates(settings)
+    stop = threading.Event()
+    sink = threading.Thread(target=run_sink, args=(settings, stop), daemon=True)
+    sink.start()
+    proc = spawn_processor(settings, "warning")
+    try:
+        yield proc
+    finally:
+        stop_processor(proc)
+        stop.set()
+        sink.join(30)

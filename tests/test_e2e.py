@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 
 import pytest
@@ -13,16 +12,14 @@ from kafka import KafkaProducer
 from newsmon.records import RawArticle, stable_id
 from newsmon.stack import spawn_processor, stop_processor
 from newsmon.streams import ARTICLES, DEAD_LETTER, RAW
-from newsmon.topics import ensure_topics
 from newsmon.producers.config import FeedConfig
 from newsmon.producers.demo import page_html, rss_xml, seed_items
 from newsmon.producers.poller import poll_once
 from newsmon.processors.agents import Message, process_batch
 from newsmon.processors.extraction import load_pipeline
-from newsmon.sinks.consumer import run as run_sink
-from newsmon.indices import ensure_templates, make_client
+from newsmon.indices import make_client
 from tests.conftest import POLNEAR_DIR, needs_polnear
-from tests.support import topic_records, wait_for
+from tests.support import running_pipeline, topic_records, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -44,17 +41,11 @@ def count(client, index: str) -> int:
 def pipeline(stack_settings):
     """Topics, templates, a Faust worker (child process) and a sink (thread) on the local stack."""
     settings = stack_settings.model_copy(update={"processor_batch_size": 4, "sink_max_wait_s": 0.3})
-    ensure_topics(settings)
-    ensure_templates(settings)
-    stop = threading.Event()
-    sink = threading.Thread(target=run_sink, args=(settings, stop), daemon=True)
-    sink.start()
-    procs = [spawn_processor(settings, "warning")]
-    yield settings, procs
-    for proc in procs:
-        stop_processor(proc)
-    stop.set()
-    sink.join(30)
+    with running_pipeline(settings) as first:
+        procs = [first]
+        yield settings, procs
+        for proc in procs[1:]:  # workers a test started after the first
+            stop_processor(proc)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,12 @@ import yaml
 
 from newsmon.alerts.query import Doc, FieldInfo, compile_query, fields_for
 from newsmon.alerts.rules import Rule, load_rules
-from newsmon.indices import ensure_templates, make_client
+from newsmon.indices import make_client
 from newsmon.producers.demo import serve_demo
 from newsmon.producers.poller import poll_once
 from newsmon.search import search
-from newsmon.sinks.consumer import run as run_sink
-from newsmon.stack import DEMO_RULES, spawn_processor, stop_processor
-from newsmon.topics import ensure_topics
-from tests.support import wait_for
+from newsmon.stack import DEMO_RULES
+from tests.support import running_pipeline, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -92,31 +89,23 @@ def demo_stack(broker, search, tmp_path_factory):
         kafka_bootstrap_servers=broker.bootstrap, elasticsearch_url=search.url,
         data_dir=tmp_path_factory.mktemp("readme") / "data", topic_prefix="readme", index_prefix="readme",
         partitions=2, rules_file=DEMO_RULES, processor_batch_size=4, sink_max_wait_s=0.3))
-    ensure_topics(settings)
-    ensure_templates(settings)
-    stop = threading.Event()
-    sink = threading.Thread(target=run_sink, args=(settings, stop), daemon=True)
-    sink.start()
-    proc = spawn_processor(settings, "warning")
     try:
-        report = poll_once(settings, [demo.feed()])
-        assert report.published == 3, report.errors
-        client = make_client(settings)
-        fired = {r.name for r in DEMO}
+        with running_pipeline(settings):
+            report = poll_once(settings, [demo.feed()])
+            assert report.published == 3, report.errors
+            client = make_client(settings)
+            fired = {r.name for r in DEMO}
 
-        def alerted() -> set[str]:
-            client.indices.refresh(index=settings.index("alerts"), ignore_unavailable=True)
-            res = client.search(index=settings.index("alerts"), size=100, ignore_unavailable=True,
-                                query={"match_all": {}})
-            return {h["_source"]["rule"] for h in res["hits"]["hits"]}
+            def alerted() -> set[str]:
+                client.indices.refresh(index=settings.index("alerts"), ignore_unavailable=True)
+                res = client.search(index=settings.index("alerts"), size=100, ignore_unavailable=True,
+                                    query={"match_all": {}})
+                return {h["_source"]["rule"] for h in res["hits"]["hits"]}
 
-        # the rules' alerts arrive after the statements: wait for all of them, or for the timeout
-        wait_for(lambda: fired <= alerted(), timeout=240)
-        yield settings, alerted()
+            # the rules' alerts arrive after the statements: wait for all of them, or for the timeout
+            wait_for(lambda: fired <= alerted(), timeout=240)
+            yield settings, alerted()
     finally:
-        stop_processor(proc)
-        stop.set()
-        sink.join(30)
         demo.stop()
 
 

@@ -10,22 +10,18 @@ shows the story once unless asked for every copy.
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
 
-from newsmon.indices import ensure_templates, make_client
+from newsmon.indices import make_client
 from newsmon.producers.config import FeedConfig
 from newsmon.producers.demo import rss_xml
 from newsmon.producers.poller import poll_once
 from newsmon.search import search
-from newsmon.sinks.consumer import run as run_sink
-from newsmon.stack import spawn_processor, stop_processor
 from newsmon.streams import ALERTS, ARTICLES, SIGHTINGS
-from newsmon.topics import ensure_topics
-from tests.support import topic_records, wait_for
+from tests.support import running_pipeline, topic_records, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -79,16 +75,8 @@ def pipeline(stack_settings, tmp_path):
                                           for name, (kind, query) in RULES.items()))
     settings = stack_settings.model_copy(update={"rules_file": rules, "processor_batch_size": 4,
                                                  "sink_max_wait_s": 0.3})
-    ensure_topics(settings)
-    ensure_templates(settings)
-    stop = threading.Event()
-    sink = threading.Thread(target=run_sink, args=(settings, stop), daemon=True)
-    sink.start()
-    proc = spawn_processor(settings, "warning")
-    yield settings
-    stop_processor(proc)
-    stop.set()
-    sink.join(30)
+    with running_pipeline(settings):
+        yield settings
 
 
 def docs(client, settings, kind: str) -> dict[str, dict]:

@@ -59,6 +59,18 @@ def stop_processor(proc: subprocess.Popen, timeout: float = 30.0) -> int:
     return proc.returncode
 
 
+def child_running(proc: subprocess.Popen | None) -> bool:
+    """Whether a child process still runs, asked without reaping it. `/healthz` answers from its own
+    thread, and `Popen.poll()` there says "still running" whenever the supervisor's loop is polling the
+    same child at that moment (it only holds a lock), so a dead processor could be reported healthy."""
+    if proc is None or proc.returncode is not None:
+        return False
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:  # the supervisor reaped it in the meantime
+        return False
+
+
 class Stack:
     """The running pipeline; use as a context manager."""
 
@@ -138,8 +150,8 @@ class Stack:
         from newsmon.health import Health, server_checks, thread_check
 
         health = Health()
-        health.add("processor", lambda: None if self.processor is not None and self.processor.poll() is None
-                   else "not running")
+        health.add("processor", lambda: None if child_running(self.processor)
+                   and "processor" not in self._restart_at else "not running")
         for name in self.threads:
             health.add(name, thread_check(lambda name=name: self.threads[name][0]))
         server_checks(health, self.settings)

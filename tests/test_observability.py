@@ -95,6 +95,31 @@ def test_stage_and_server_checks():
         assert tcp_check(f"127.0.0.1:{listening.getsockname()[1]}")() is None
 
 
+def test_a_dead_child_is_not_running_even_while_another_thread_polls_it():
+    """`Popen.poll()` answers None ("running") while another thread holds the child's wait lock, so
+    `/healthz` asks without that lock and without reaping the child."""
+    from newsmon.stack import child_running
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert child_running(child)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while alive(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with child._waitpid_lock:  # the supervisor's loop polling at the same moment
+            assert child.poll() is None
+            assert not child_running(child)
+        assert child.returncode is None  # not reaped: the supervisor still sees the exit code
+        assert child.wait(5) == -signal.SIGKILL
+        assert not child_running(child)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert not child_running(None)
+
+
 def test_lag_collector_reads_kafka_at_most_every_max_age():
     from newsmon.status import Lag
 
@@ -210,6 +235,7 @@ def test_up_demo_counts_the_demo_and_reports_a_killed_stage(tmp_path, stack_kind
         deadline = time.monotonic() + 10
         while alive(worker) and time.monotonic() < deadline:
             time.sleep(0.1)
+        assert not alive(worker), "the killed worker still runs 10 s after SIGKILL"
         killed = httpx.get(f"http://{address}/healthz", timeout=30)
         assert killed.status_code == 503, killed.text
         assert killed.json()["checks"]["processor"] == {"status": "failing", "reason": "not running"}

@@ -232,11 +232,14 @@ def test_up_demo_counts_the_demo_and_reports_a_killed_stage(tmp_path, stack_kind
         worker = next(pid for pid in descendants(up.pid)
                       if b"newsmon\x00process" in Path(f"/proc/{pid}/cmdline").read_bytes())
         subprocess.run(["kill", "-KILL", str(worker)], check=True)
+        # The worker's main thread turns zombie before its other threads are gone; until the last one is,
+        # the process has not exited and is rightly still "running": poll until /healthz says it is not.
         deadline = time.monotonic() + 10
-        while alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(worker), "the killed worker still runs 10 s after SIGKILL"
         killed = httpx.get(f"http://{address}/healthz", timeout=30)
+        while killed.status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            killed = httpx.get(f"http://{address}/healthz", timeout=30)
+        assert not alive(worker), "the killed worker still runs 10 s after SIGKILL"
         assert killed.status_code == 503, killed.text
         assert killed.json()["checks"]["processor"] == {"status": "failing", "reason": "not running"}
     finally:

@@ -5,6 +5,9 @@ deliveries recorded in its ledger) both need the same guarantee: an offset is co
 side effect of every record before it is durable, so a crash at any point re-reads, never skips. While
 the side effect waits (Elasticsearch down, a slow write), `keep_alive` polls with the partitions paused,
 so the consumer stays in its group (no `CommitFailedError` from an exceeded `max_poll_interval_ms`).
+A commit the broker does not answer in time (down, restarting, frozen) is owed, not fatal: it is tried
+again while no records come, and the next batch's commit carries it anyway; the loop keeps polling, so
+the consumer rejoins its group once the broker is back.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ import time
 from collections.abc import Callable
 
 from kafka import KafkaConsumer
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
 
 from newsmon.retry import Stopped
 
 __all__ = ["CommitAfter"]
 
 log = logging.getLogger(__name__)
+
+RETRY_COMMIT_TIMEOUT_MS = 5_000  # an owed commit tried again between polls: short, so Ctrl-C stays quick
 
 
 class CommitAfter:
@@ -34,6 +39,7 @@ class CommitAfter:
     def __init__(self, consumer: KafkaConsumer, name: str, stop_event: threading.Event | None = None):
         self.consumer, self.name = consumer, name
         self.stop_event = stop_event or threading.Event()
+        self.owed = False  # offsets polled and handled whose commit failed: tried again when idle
 
     def poll_batch(self, max_records: int, max_wait_s: float) -> list:
         """Up to `max_records`: waits up to `max_wait_s` for the first, then takes what keeps arriving and
@@ -76,15 +82,28 @@ class CommitAfter:
         if self.consumer.paused():
             self.consumer.resume(*self.consumer.paused())
 
-    def commit(self) -> bool:
-        """Commit the offsets of everything polled so far; False if a rebalance got in between (the batch
-        is then read again by whoever owns the partitions now, and its side effects are idempotent)."""
+    def commit(self, timeout_ms: int | None = None) -> bool:
+        """Commit the offsets of everything polled so far; False when it did not happen, and the commit is
+        then owed. A rebalance got in between (`CommitFailedError`: the batch is read again by whoever owns
+        the partitions now, and its side effects are idempotent), or the broker did not answer within
+        `timeout_ms` (default: the client's request timeout) or answered with a retriable error."""
         try:
-            self.consumer.commit()
-            return True
+            self.consumer.commit(timeout_ms=timeout_ms)
         except CommitFailedError as exc:
             log.warning("%s: offset commit failed (%s); the records will be read again", self.name, exc)
-            return False
+        except KafkaError as exc:
+            if not exc.retriable:  # a timeout is retriable; an authorization error is not
+                raise
+            if not self.owed:  # once per outage: the retries while it lasts are quiet
+                log.warning("%s: offset commit not answered (%s: %s); trying again until the broker answers",
+                            self.name, type(exc).__name__, exc)
+        else:
+            if self.owed:
+                log.info("%s: the owed offset commit went through", self.name)
+            self.owed = False
+            return True
+        self.owed = True
+        return False
 
     def run(self, handle: Callable[[list], None], *, max_records: int, max_wait_s: float,
             idle_exit_s: float | None = None, busy: Callable[[], bool] | None = None) -> None:
@@ -94,6 +113,8 @@ class CommitAfter:
         while not self.stop_event.is_set():
             records = self.poll_batch(max_records, max_wait_s)
             if not records:
+                if self.owed and not self.stop_event.is_set():
+                    self.commit(timeout_ms=RETRY_COMMIT_TIMEOUT_MS)
                 if idle_exit_s is not None and time.monotonic() - last > idle_exit_s \
                         and not (busy is not None and busy()):
                     return

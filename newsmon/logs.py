@@ -6,8 +6,11 @@ The Faust worker configures logging itself; it is handed the same configuration 
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import logging.config
+import signal
+import threading
 from typing import Any
 
 from newsmon.secrets import redact
@@ -80,3 +83,12 @@ def setup_logging(level: str = "info", fmt: str | None = None) -> None:
 
         fmt = get_settings().log_format
     logging.config.dictConfig(logging_config(level, fmt))
+    dump_threads_on_signal()
+
+
+def dump_threads_on_signal() -> None:
+    """`kill -USR1 <pid>` writes the stack of every thread to stderr and the stage runs on: how to see
+    where a stage that has gone quiet is waiting. (The Faust worker's own SIGUSR1 handler, set later,
+    takes precedence there: it lists the asyncio tasks too.)"""
+    if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
+        faulthandler.register(signal.SIGUSR1, all_threads=True)

@@ -184,6 +184,27 @@ def test_a_read_on_a_socket_the_kafka_client_closed_itself_is_not_logged():
     assert "AttributeError" not in text and text.count("Error receiving network data") == 1
 
 
+def test_sigusr1_writes_every_thread_stack_and_the_stage_runs_on():
+    script = ("import threading, time\n"
+              "from newsmon.logs import setup_logging\n"
+              "setup_logging('info', 'text')\n"
+              "threading.Thread(target=time.sleep, args=(60,), name='waiting-stage', daemon=True).start()\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        assert child.poll() is None, "the signal stopped the process"
+    finally:
+        child.kill()
+        _, err = child.communicate(timeout=10)
+    assert err.count("most recent call first") >= 2, err  # the main thread and the waiting one
+    assert 'File "<string>", line 6' in err, err  # where the main thread waits
+
+
 def test_unknown_log_format_is_refused():
     with pytest.raises(ValueError, match="use text or json"):
         logging_config("info", "xml")

@@ -9,6 +9,8 @@ figures of one row of the fault table.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -29,6 +31,7 @@ from newsmon.producers.config import FeedConfig
 from newsmon.producers.demo import rss_xml, seed_texts
 from newsmon.producers.normalize import parse_feed
 from newsmon.indices import ensure_templates, make_client
+from newsmon.kafka import make_admin
 from newsmon.settings import Settings
 from newsmon.topics import ensure_topics
 from tests.faults.verifiable import stage, wait_for
@@ -186,6 +189,24 @@ class Pipeline:
                 proc.kill()
                 proc.wait()
 
+    def dump_threads(self) -> None:
+        """Every live stage writes its threads' stacks to its log (SIGUSR1), and the log gets the state of
+        the consumer groups: what a scenario that did not converge was waiting for."""
+        for proc in self.procs.values():
+            if proc.poll() is None:  # the Faust worker's own handler also lists its asyncio tasks
+                os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(2)
+        admin = make_admin(self.settings, client_id="newsmon-faults")
+        try:
+            groups = [g for g, _ in admin.list_consumer_groups() if g.startswith(self.settings.topic_prefix)]
+            described = admin.describe_consumer_groups(groups)
+        except Exception as exc:  # noqa: BLE001 - a diagnosis, not a check
+            described = [f"groups not described: {exc!r}"]
+        finally:
+            admin.close()
+        with (self.logs / "groups.log").open("a") as out:
+            out.writelines(f"{group}\n" for group in described)
+
     def log_tail(self, chars: int = 2500) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log")))
 
@@ -219,6 +240,8 @@ class Pipeline:
 
         converged = wait_for(done, timeout_s, step=1)
         convergence_s = time.monotonic() - since
+        if not converged:
+            self.dump_threads()
         time.sleep(3)  # anything still in flight (a re-read batch, a resent alert) lands before the count
         got = self.counts(client)
         keys = Counter(self.receiver.keys)

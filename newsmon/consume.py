@@ -5,9 +5,9 @@ deliveries recorded in its ledger) both need the same guarantee: an offset is co
 side effect of every record before it is durable, so a crash at any point re-reads, never skips. While
 the side effect waits (Elasticsearch down, a slow write), `keep_alive` polls with the partitions paused,
 so the consumer stays in its group (no `CommitFailedError` from an exceeded `max_poll_interval_ms`).
-A commit the broker does not answer in time (down, restarting, frozen) is owed, not fatal: it is tried
-again while no records come, and the next batch's commit carries it anyway; the loop keeps polling, so
-the consumer rejoins its group once the broker is back.
+The broker down, restarting or frozen ends neither: a poll that fails with a retriable client error is
+waited out, and a commit the broker does not answer in time is owed (tried again while no records come;
+the next batch's commit carries it anyway), so the consumer rejoins its group once the broker is back.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = ["CommitAfter"]
 log = logging.getLogger(__name__)
 
 RETRY_COMMIT_TIMEOUT_MS = 5_000  # an owed commit tried again between polls: short, so Ctrl-C stays quick
+OUTAGE_PAUSE_S = 1.0  # after a poll failed for a retriable reason (broker unreachable): the next try
 
 
 class CommitAfter:
@@ -40,6 +41,7 @@ class CommitAfter:
         self.consumer, self.name = consumer, name
         self.stop_event = stop_event or threading.Event()
         self.owed = False  # offsets polled and handled whose commit failed: tried again when idle
+        self.outage: str | None = None  # why polls fail, while they do (logged once at start and end)
 
     def poll_batch(self, max_records: int, max_wait_s: float) -> list:
         """Up to `max_records`: waits up to `max_wait_s` for the first, then takes what keeps arriving and
@@ -51,19 +53,40 @@ class CommitAfter:
             if left <= 0:
                 break
             wait = left if not records else min(left, 0.05)
-            polled = self.consumer.poll(timeout_ms=int(wait * 1000), max_records=max_records - len(records))
+            polled = self.poll(timeout_ms=int(wait * 1000), max_records=max_records - len(records))
             if not polled and records:
                 break
             for batch in polled.values():
                 records.extend(batch)
         return records
 
+    def poll(self, timeout_ms: int, **options) -> dict:
+        """`consumer.poll`, with a retriable client error waited out (nothing polled): kafka-python raises
+        some while the broker is down or restarting (ECONNREFUSED while it looks for the group
+        coordinator) instead of retrying them itself. Other errors (authorization, configuration) end
+        the stage."""
+        try:
+            polled = self.consumer.poll(timeout_ms=timeout_ms, **options)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            if self.outage is None:
+                log.warning("%s: the broker does not answer (%s: %s); polling again until it does", self.name,
+                            type(exc).__name__, exc)
+            self.outage = type(exc).__name__
+            self.stop_event.wait(OUTAGE_PAUSE_S)
+            return {}
+        if self.outage is not None:
+            log.info("%s: the broker answers again", self.name)
+            self.outage = None
+        return polled
+
     def keep_alive(self, timeout_ms: int = 0) -> None:
         """Poll without taking records, so the consumer stays in its group while the side effect waits.
         Partitions assigned by a rebalance during the poll are given back (sought to their first record)."""
         consumer = self.consumer
         consumer.pause(*consumer.assignment())
-        for tp, batch in consumer.poll(timeout_ms=timeout_ms).items():
+        for tp, batch in self.poll(timeout_ms=timeout_ms).items():
             consumer.seek(tp, batch[0].offset)
             consumer.pause(tp)
 

@@ -420,11 +420,10 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, rules:
         if not settings.rules_file:
             raise ValueError("no rules file configured (NEWSMON_RULES_FILE): destinations are defined there")
         rules = load_rules(settings.rules_file)
-    consumer = make_consumer(settings, ALERTS.topic(settings),
-                             **consumer_config(settings, group_id(settings), "newsmon-notify", max_poll_records=50))
+    step = CommitAfter(lambda: make_consumer(settings, ALERTS.topic(settings), **consumer_config(
+        settings, group_id(settings), "newsmon-notify", max_poll_records=50)), "notify", stop_event)
     producer = make_producer(settings, acks="all", client_id="newsmon-notify-dlq")
     ledger = Ledger.for_settings(settings)
-    step = CommitAfter(consumer, "notify", stop_event)
     records_dead = DeadLetterWriter(producer, DEAD_LETTER.topic(settings), dead_letter_limit(settings, "notify"))
     deliveries_dead = DeadLetterWriter(producer, DEAD_LETTER.topic(settings))
     workers_stop = threading.Event()
@@ -455,6 +454,6 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, rules:
     finally:
         notifier.stop()
         producer.close(timeout=10)
-        consumer.close(autocommit=False)
+        step.close()
         ledger.close()
     return notifier.stats

@@ -8,6 +8,9 @@ so the consumer stays in its group (no `CommitFailedError` from an exceeded `max
 The broker down, restarting or frozen ends neither: a poll that fails with a retriable client error is
 waited out, and a commit the broker does not answer in time is owed (tried again while no records come;
 the next batch's commit carries it anyway), so the consumer rejoins its group once the broker is back.
+A client that stays out of its group far longer than any rebalance takes is replaced by a new one: the
+kafka-python client was seen waiting for good, without an error, on a group coordinator lookup that
+never completed (a thread dump showed it), with records waiting.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable
 
 from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import MemberState
 
 from newsmon.retry import Stopped
 
@@ -27,6 +31,7 @@ __all__ = ["CommitAfter"]
 log = logging.getLogger(__name__)
 
 RETRY_COMMIT_TIMEOUT_MS = 5_000  # an owed commit tried again between polls: short, so Ctrl-C stays quick
+STALL_S = 90.0  # out of the group this long (a rebalance takes seconds): the client is replaced
 OUTAGE_PAUSE_S = 1.0  # after a poll failed for a retriable reason (broker unreachable): the next try
 
 
@@ -37,8 +42,13 @@ class CommitAfter:
     `InterruptedError` (`Stopped`) ends the loop without committing that batch.
     """
 
-    def __init__(self, consumer: KafkaConsumer, name: str, stop_event: threading.Event | None = None):
-        self.consumer, self.name = consumer, name
+    def __init__(self, make_consumer: Callable[[], KafkaConsumer], name: str,
+                 stop_event: threading.Event | None = None, stall_s: float = STALL_S):
+        """`make_consumer`: a new subscribed consumer (called now, and again to replace a stalled one)."""
+        self.make_consumer, self.name, self.stall_s = make_consumer, name, stall_s
+        self.consumer = make_consumer()
+        self.replaced = 0  # clients replaced because they stayed out of the group
+        self._out_since: float | None = None  # when the client was last seen leaving a stable membership
         self.stop_event = stop_event or threading.Event()
         self.owed = False  # offsets polled and handled whose commit failed: tried again when idle
         self.outage: str | None = None  # why polls fail, while they do (logged once at start and end)
@@ -128,6 +138,40 @@ class CommitAfter:
         self.owed = True
         return False
 
+    def check_membership(self) -> None:
+        """Replace the client when it has been out of a stable group membership for `stall_s`. What it
+        handled and did not commit is read again by the new one (side effects are idempotent)."""
+        now = time.monotonic()
+        if self.consumer.group_metadata().state == MemberState.STABLE:
+            self._out_since = None
+            return
+        if self._out_since is None:
+            self._out_since = now
+            return
+        if now - self._out_since < self.stall_s:
+            return
+        log.warning("%s: not in its consumer group for %.0f s; replacing the Kafka client", self.name,
+                    now - self._out_since)
+        self._out_since = now  # a replacement that fails (broker down) is tried again after stall_s
+        try:
+            consumer = self.make_consumer()
+        except KafkaError as exc:
+            log.warning("%s: no new Kafka client (%s: %s); the old one goes on", self.name, type(exc).__name__, exc)
+            return
+        old, self.consumer, self.owed = self.consumer, consumer, False
+        self.replaced += 1
+        self._close(old)
+
+    def close(self) -> None:
+        """Close the client without committing (everything handled was committed or is read again)."""
+        self._close(self.consumer)
+
+    def _close(self, consumer: KafkaConsumer) -> None:
+        try:
+            consumer.close(autocommit=False)
+        except KafkaError as exc:
+            log.warning("%s: closing the Kafka client: %s: %s", self.name, type(exc).__name__, exc)
+
     def run(self, handle: Callable[[list], None], *, max_records: int, max_wait_s: float,
             idle_exit_s: float | None = None, busy: Callable[[], bool] | None = None) -> None:
         """Until stopped (or `idle_exit_s` without records, and `busy()` false): poll, `handle(records)`,
@@ -138,6 +182,7 @@ class CommitAfter:
             if not records:
                 if self.owed and not self.stop_event.is_set():
                     self.commit(timeout_ms=RETRY_COMMIT_TIMEOUT_MS)
+                self.check_membership()
                 if idle_exit_s is not None and time.monotonic() - last > idle_exit_s \
                         and not (busy is not None and busy()):
                     return

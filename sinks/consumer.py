@@ -60,9 +60,8 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_e
     stop_event = stop_event or threading.Event()
     client = make_client(settings)
     _wait_for_templates(settings, client, stop_event)
-    consumer = make_consumer(settings)
+    step = CommitAfter(lambda: make_consumer(settings), "sink", stop_event)
     producer = clients.make_producer(settings, acks="all", client_id="newsmon-sink-dlq")
-    step = CommitAfter(consumer, "sink", stop_event)
     dead_letters = DeadLetterWriter(producer, DEAD_LETTER.topic(settings), dead_letter_limit(settings, "sink"))
     stats = SinkStats()
     log.info("sink: consuming %s into %s", ", ".join(s.topic(settings) for s in SINK_STREAMS),
@@ -72,7 +71,7 @@ def run(settings: Settings, stop_event: threading.Event | None = None, *, idle_e
                  max_records=settings.sink_batch_size, max_wait_s=settings.sink_max_wait_s, idle_exit_s=idle_exit_s)
     finally:
         producer.close(timeout=10)
-        consumer.close(autocommit=False)
+        step.close()
         client.close()
     return stats
 

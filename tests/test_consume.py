@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from kafka.errors import GroupAuthorizationFailedError, KafkaConnectionError, KafkaTimeoutError
+from kafka.structs import ConsumerGroupMetadata, MemberState
 
 from newsmon import consume
 from newsmon.consume import CommitAfter
@@ -16,9 +17,16 @@ from newsmon.consume import CommitAfter
 class Client:
     """Answers `poll` and `commit` from scripted outcomes (an exception is raised, anything else returned)."""
 
-    def __init__(self, polls: list, commits: list | None = None):
+    def __init__(self, polls: list, commits: list | None = None, state: str = MemberState.STABLE):
         self.polls, self.commits = list(polls), list(commits or [])
         self.committed = 0
+        self.state, self.closed = state, False
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        return ConsumerGroupMetadata(group_id="g", state=self.state)
+
+    def close(self, autocommit: bool = True) -> None:
+        self.closed = True
 
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict:
         outcome = self.polls.pop(0) if self.polls else {}
@@ -44,7 +52,7 @@ def no_pause(monkeypatch):
 def test_a_poll_refused_by_a_broker_that_is_down_is_waited_out(caplog):
     client = Client([KafkaConnectionError("111 ECONNREFUSED"), KafkaConnectionError("111 ECONNREFUSED"),
                      {"tp": ["r1", "r2"]}])
-    step = CommitAfter(client, "sink", threading.Event())
+    step = CommitAfter(lambda: client, "sink", threading.Event())
     assert step.poll(100) == {} and step.outage == "KafkaConnectionError"
     assert step.poll(100) == {}
     assert step.poll(100) == {"tp": ["r1", "r2"]} and step.outage is None
@@ -53,7 +61,7 @@ def test_a_poll_refused_by_a_broker_that_is_down_is_waited_out(caplog):
 
 
 def test_an_error_no_retry_can_cure_ends_the_stage():
-    step = CommitAfter(Client([GroupAuthorizationFailedError("group")]), "sink", threading.Event())
+    step = CommitAfter(lambda: Client([GroupAuthorizationFailedError("group")]), "sink", threading.Event())
     with pytest.raises(GroupAuthorizationFailedError):
         step.poll(100)
 
@@ -62,7 +70,7 @@ def test_a_commit_that_times_out_is_owed_and_tried_again_while_idle():
     stop = threading.Event()
     client = Client(polls=[{"tp": ["r1"]}], commits=[KafkaTimeoutError()])
     handled: list = []
-    step = CommitAfter(client, "notify", stop)
+    step = CommitAfter(lambda: client, "notify", stop)
 
     def handle(records: list) -> None:
         handled.extend(records)
@@ -75,7 +83,38 @@ def test_a_commit_that_times_out_is_owed_and_tried_again_while_idle():
     assert client.committed == 1 and not step.owed  # the failed commit went through on an idle turn
 
 
+def test_a_client_out_of_its_group_for_too_long_is_replaced(caplog):
+    stuck = Client([], state=MemberState.REBALANCING)  # waiting for a coordinator that never answers
+    fresh = Client([{"tp": ["r1"]}])
+    clients = iter([stuck, fresh])
+    stop = threading.Event()
+    step = CommitAfter(lambda: next(clients), "sink", stop, stall_s=0.2)
+    handled: list = []
+
+    def handle(records: list) -> None:
+        handled.extend(records)
+        stop.set()
+
+    watchdog = threading.Timer(10.0, stop.set)
+    watchdog.start()
+    step.run(handle, max_records=10, max_wait_s=0.05)
+    watchdog.cancel()
+    assert handled == ["r1"] and step.replaced == 1
+    assert stuck.closed and step.consumer is fresh
+    assert any("replacing the Kafka client" in r.getMessage() for r in caplog.records)
+
+
+def test_a_stable_member_without_partitions_is_left_alone():
+    """More consumers than partitions: the idle member is stable with nothing assigned; it stays."""
+    stop = threading.Event()
+    step = CommitAfter(lambda: Client([]), "sink", stop, stall_s=0.05)
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    step.run(lambda records: None, max_records=10, max_wait_s=0.05)
+    assert step.replaced == 0
+
+
 def test_a_commit_error_no_retry_can_cure_ends_the_stage():
     client = Client(polls=[{"tp": ["r1"]}], commits=[GroupAuthorizationFailedError("group")])
     with pytest.raises(GroupAuthorizationFailedError):
-        CommitAfter(client, "sink", threading.Event()).run(lambda records: None, max_records=10, max_wait_s=0.05)
+        CommitAfter(lambda: client, "sink", threading.Event()).run(lambda records: None, max_records=10, max_wait_s=0.05)

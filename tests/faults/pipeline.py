@@ -9,6 +9,7 @@ figures of one row of the fault table.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -198,14 +199,13 @@ class Pipeline:
         time.sleep(2)
         admin = make_admin(self.settings, client_id="newsmon-faults")
         try:
-            groups = [g for g, _ in admin.list_consumer_groups() if g.startswith(self.settings.topic_prefix)]
-            described = admin.describe_consumer_groups(groups)
+            listed = [g["group_id"] for g in admin.list_groups()]
+            described: object = admin.describe_groups([g for g in listed if g.startswith(self.settings.topic_prefix)])
         except Exception as exc:  # noqa: BLE001 - a diagnosis, not a check
-            described = [f"groups not described: {exc!r}"]
+            described = f"groups not described: {exc!r}"
         finally:
             admin.close()
-        with (self.logs / "groups.log").open("a") as out:
-            out.writelines(f"{group}\n" for group in described)
+        (self.logs / "groups.log").write_text(json.dumps(described, indent=1, default=str))
 
     def log_tail(self, chars: int = 2500) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in sorted(self.logs.glob("*.log")))

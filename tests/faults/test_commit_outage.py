@@ -63,14 +63,17 @@ class ConsumeLoop:
         admin = make_admin(settings, client_id="newsmon-faults")
         admin.create_topics([NewTopic(self.topic, PARTITIONS, 1)])
         admin.close()
-        self.consumer = make_consumer(settings, **consumer_config(
-            settings, self.group, "newsmon-commits", max_poll_records=10, request_timeout_ms=REQUEST_TIMEOUT_MS))
-        self.consumer.subscribe([self.topic])
         self.stop = threading.Event()
-        self.step = CommitAfter(self.consumer, "commits", self.stop)
+        self.step = CommitAfter(self._consumer, "commits", self.stop)
         self.seen: list[str] = []
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _consumer(self):
+        consumer = make_consumer(self.settings, **consumer_config(
+            self.settings, self.group, "newsmon-commits", max_poll_records=10, request_timeout_ms=REQUEST_TIMEOUT_MS))
+        consumer.subscribe([self.topic])
+        return consumer
 
     def _run(self) -> None:
         try:
@@ -89,7 +92,7 @@ class ConsumeLoop:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join(60)
-        self.consumer.close(autocommit=False)
+        self.step.close()
 
     def assert_complete(self, expected: set[str]) -> None:
         """Every expected value handled, the loop still running, and its offsets committed to the end."""

@@ -31,7 +31,7 @@ __all__ = ["CommitAfter"]
 log = logging.getLogger(__name__)
 
 RETRY_COMMIT_TIMEOUT_MS = 5_000  # an owed commit tried again between polls: short, so Ctrl-C stays quick
-STALL_S = 90.0  # out of the group this long (a rebalance takes seconds): the client is replaced
+STALL_S = 30.0  # out of the group this long (a rebalance takes seconds): the client is replaced
 OUTAGE_PAUSE_S = 1.0  # after a poll failed for a retriable reason (broker unreachable): the next try
 
 

@@ -227,3 +227,16 @@ def test_transcript_lines_are_statements_of_their_speakers(nlp):
 def test_want_reports_what_is_wanted(nlp):
     st = one(found(nlp, "Clinton wants the Senate to pass the bill before the summer recess."), "the Senate")
     assert (st.kind, text_of(st.speaker), text_of(st.cue)) == ("indirect", "Clinton", "wants")
+
+
+@pytest.mark.parametrize("text, content, speaker", [
+    # a second cue coordinated with the first, which the parser hung inside the first one's clause
+    ("Roberts said Friday that she thinks the video should be released but said the question is the timing.",
+     "the question is the timing", "Roberts"),
+    # a participle after a comma goes on with the speaker of the cue before it, wherever the parser hung it
+    ('"The American people do not agree with him," Sanders said, suggesting a few questions for the debate.',
+     "a few questions for the debate", "Sanders"),
+])
+def test_speaker_of_a_cue_from_the_clause_above(nlp, text, content, speaker):
+    st = one(found(nlp, text), content)
+    assert text_of(st.speaker) == speaker

@@ -616,9 +616,9 @@ class StatementFinder:
         agent = _child(_child(cue, "agent"), "pobj")
         if agent is not None and _has_subject(cue):
             return (_phrase(agent), None, None)  # "X was reported by Y": Y speaks
-        subj = _subject(cue.head if cue.pos_ == "ADJ" and cue.dep_ == "acomp" else cue)
+        subj = self._reporter_of_participle(cue) or _subject(cue.head if cue.pos_ == "ADJ" and cue.dep_ == "acomp" else cue)
         if subj is None and cue.pos_ == "VERB":
-            subj = _noun_before(cue) or _subject_after(cue)
+            subj = _noun_before(cue) or _subject_after(cue) or _ancestor_subject(cue)
         addressee = None
         if cue.lemma_.lower() == "tell":
             obj = _child(cue, "dobj") or _child(cue, "dative")
@@ -627,6 +627,17 @@ class StatementFinder:
         if speaker is not None and _line_break_between(speaker, cue):
             speaker = _line_subject(cue)  # the parse ran over a paragraph end ("The Latest ...:\n\nX says")
         return (speaker, None, addressee)
+
+    def _reporter_of_participle(self, cue: Token) -> Token | None:
+        """The speaker of a participle clause after a comma that closes what another cue reports ("X
+        said A, arguing that B"): the subject of that cue, not of the verb the parser hung the clause on."""
+        if not (cue.tag_ == "VBG" and cue.dep_ in ("advcl", "xcomp", "conj") and cue.i > 0
+                and cue.doc[cue.i - 1].text == ","):
+            return None
+        for a in cue.ancestors:
+            if self.is_cue(a) and a.i < cue.i:
+                return _subject(a)
+        return None
 
     @staticmethod
     def _source_phrase_range(cue: Token) -> tuple[int, int]:
@@ -860,6 +871,16 @@ def _subject(cue: Token) -> Token | None:
         if t.dep_ in ("relcl", "acl") and t.head.pos_ in ("NOUN", "PROPN", "PRON"):
             return t.head  # "Smith, who said ..." / "a statement announcing ..."
         return None
+    return None
+
+
+def _ancestor_subject(cue: Token) -> Token | None:
+    """The subject of the nearest verb above a cue that has one."""
+    for a in cue.ancestors:
+        if a.pos_ in ("VERB", "AUX"):
+            subj = next((c for c in a.children if c.dep_ in ("nsubj",)), None)
+            if subj is not None and subj.pos_ in ("PROPN", "NOUN", "PRON") and subj.tag_ not in ("WP", "WDT"):
+                return subj
     return None
 
 

@@ -240,3 +240,10 @@ def test_want_reports_what_is_wanted(nlp):
 def test_speaker_of_a_cue_from_the_clause_above(nlp, text, content, speaker):
     st = one(found(nlp, text), content)
     assert text_of(st.speaker) == speaker
+
+
+@pytest.mark.parametrize("cue", ["hopes", "hoped", "is hoping"])
+def test_forms_the_model_lemmatizes_wrongly(nlp, cue):
+    # the model's lemma of "hoping", "hoped" and "hopes" is "hop"
+    st = one(found(nlp, f"The senator {cue} that the talks will succeed."), "that the talks will succeed")
+    assert text_of(st.speaker) == "The senator"

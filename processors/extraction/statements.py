@@ -586,7 +586,7 @@ class StatementFinder:
     def is_cue(self, t: Token) -> bool:
         if t.lower_ in self.cues.source_preps:
             return any(c.lower_ == "to" for c in t.children)
-        return t.pos_ in ("VERB", "AUX") and t.lemma_.lower() in self._verbs
+        return t.pos_ in ("VERB", "AUX") and lemma_of(t) in self._verbs
 
     def roles(self, cue: Token) -> tuple[Span | None, Span | None, Span | None]:
         """(speaker, via, addressee) mentions of a cue."""
@@ -825,7 +825,22 @@ def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:
 def frame_key(t: Token) -> str:
     """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...") and `/a` for
     adjectives ("confident/a": "is confident that ...")."""
-    return t.lemma_.lower() + {"NOUN": "/n", "ADJ": "/a"}.get(t.pos_, "")
+    return lemma_of(t) + {"NOUN": "/n", "ADJ": "/a"}.get(t.pos_, "")
+
+
+@lru_cache(maxsize=1)
+def _lemma_fixes() -> dict[str, str]:
+    return {str(k).lower(): str(v).lower() for k, v in (read_yaml("cues.yaml").get("lemma_fixes") or {}).items()}
+
+
+def lemma_of(t: Token) -> str:
+    """The token's lowercase lemma; for a verb form the model lemmatizes wrongly ("hoping" -> "hop"),
+    the right one (`lemma_fixes` in data/cues.yaml)."""
+    if t.pos_ in ("VERB", "AUX"):
+        fixed = _lemma_fixes().get(t.lower_)
+        if fixed is not None:
+            return fixed
+    return t.lemma_.lower()
 
 
 def _passive_subject(cue: Token) -> Token | None:

@@ -247,3 +247,8 @@ def test_forms_the_model_lemmatizes_wrongly(nlp, cue):
     # the model's lemma of "hoping", "hoped" and "hopes" is "hop"
     st = one(found(nlp, f"The senator {cue} that the talks will succeed."), "that the talks will succeed")
     assert text_of(st.speaker) == "The senator"
+
+
+def test_quote_after_a_noun_of_saying_and_a_colon(nlp):
+    st = one(found(nlp, 'The mayor issued a statement: "We will appeal this ruling, and we will win."'), "We will appeal")
+    assert (st.kind, text_of(st.speaker), text_of(st.cue)) == ("direct", "The mayor", "statement")

@@ -445,6 +445,8 @@ class StatementFinder:
                 break
             if self.is_cue(t) and t.lower_ not in self.cues.source_preps:
                 return t
+            if t.pos_ == "NOUN" and frame_key(t) in self.cues.frames and j == colon.start - 1:
+                return t  # "X issued a statement:"
         return None
 
     def _dash_attribution(self, doc: Doc, text: str, q: _Quote) -> None:

@@ -252,3 +252,12 @@ def test_forms_the_model_lemmatizes_wrongly(nlp, cue):
 def test_quote_after_a_noun_of_saying_and_a_colon(nlp):
     st = one(found(nlp, 'The mayor issued a statement: "We will appeal this ruling, and we will win."'), "We will appeal")
     assert (st.kind, text_of(st.speaker), text_of(st.cue)) == ("direct", "The mayor", "statement")
+
+
+def test_a_headline_is_not_parsed_into_the_first_paragraph(nlp):
+    doc = nlp("In Avoiding Tax, Trump Is Merely a Small Fry\n\nNot paying taxes ''makes me smart,'' Donald J. Trump "
+              "said last week.")
+    assert [s.text.strip() for s in doc.sents][:2] == ["In Avoiding Tax, Trump Is Merely a Small Fry",
+                                                       "Not paying taxes ''makes me smart,'' Donald J. Trump said last week."]
+    st = one([(st, st.text(doc)) for st in doc._.statements], "Not paying taxes")
+    assert text_of(st.speaker) == "Donald J. Trump"

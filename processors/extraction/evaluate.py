@@ -249,7 +249,8 @@ def polnear_frames(split: str = typer.Option("train", help="Split to learn from 
 
     docs = load_polnear(root, split)
     nlp = load_pipeline()
-    disabled = [n for n in nlp.pipe_names if n not in ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")]
+    disabled = [n for n in nlp.pipe_names
+                if n not in ("tok2vec", "newsmon_paragraphs", "tagger", "parser", "attribute_ruler", "lemmatizer")]
     finder = StatementFinder(load_cues("cues.yaml"))
     with nlp.select_pipes(disable=disabled):
         stats = count_frames(docs, nlp.pipe((d.text for d in docs), batch_size=32), finder.to_sentence_end)

@@ -261,3 +261,13 @@ def test_a_headline_is_not_parsed_into_the_first_paragraph(nlp):
                                                        "Not paying taxes ''makes me smart,'' Donald J. Trump said last week."]
     st = one([(st, st.text(doc)) for st in doc._.statements], "Not paying taxes")
     assert text_of(st.speaker) == "Donald J. Trump"
+
+
+@pytest.mark.parametrize("text, speaker", [
+    ("Smith, a longtime supporter of the trade agreement, spoke on Monday.", "Smith"),
+    ("Jones is a vocal critic of the trade agreement.", "Jones"),
+    ("Critics of the trade agreement gathered outside the building.", "Critics"),
+])
+def test_nouns_of_a_view_and_who_holds_it(nlp, text, speaker):
+    st = one(found(nlp, text), "the trade agreement")
+    assert text_of(st.speaker) == speaker

@@ -68,6 +68,7 @@ class Cues:
     open_quotes: frozenset[str]
     close_quotes: frozenset[str]
     straight_quotes: frozenset[str]
+    agent_nouns: frozenset[str] = frozenset()
     frames: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -82,7 +83,7 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
     frames.update({str(k).lower(): tuple(v) for k, v in (raw.get("frames") or {}).items()})  # set by hand
     for lemma in raw.get("not_cues") or ():
         frames.pop(str(lemma).lower(), None)
-    return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k, []))
+    return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k) or [])
                    for k in Cues.__dataclass_fields__ if k != "frames"}, frames=frames)
 
 
@@ -610,6 +611,18 @@ class StatementFinder:
             poss = _child(cue, "poss")
             if poss is not None:
                 return (_phrase(poss), None, None)
+            by = next((c for c in cue.children if c.dep_ == "prep" and c.lower_ in ("by", "from")), None)
+            agent = _child(by, "pobj") if by is not None else None
+            if agent is not None and agent.pos_ in ("PROPN", "NOUN", "PRON"):
+                return (_phrase(agent), None, None)  # "a statement by the ministry", "a warning from X"
+            if cue.dep_ == "appos" and cue.head.pos_ in ("PROPN", "NOUN"):
+                head = _phrase(cue.head)  # "X, a supporter of Y": X
+                return (_trim(cue.doc, head.start, max(head.start + 1, min(head.end, cue.left_edge.i))), None, None)
+            if cue.dep_ == "attr" and cue.head.pos_ in ("AUX", "VERB"):
+                subj = _subject(cue.head)  # "X is a supporter of Y"
+                return (_phrase(subj) if subj is not None else None, None, None)
+            if cue.lemma_.lower() in self.cues.agent_nouns:
+                return (_trim(cue.doc, cue.left_edge.i, cue.i + 1), None, None)  # "supporters of Y say"
             if cue.dep_ in ("dobj", "pobj") and cue.head.pos_ in ("VERB", "ADP"):
                 verb = cue.head if cue.head.pos_ == "VERB" else cue.head.head
                 subj = _subject(verb)

@@ -48,7 +48,7 @@ def command(corpus: Path = typer.Option(DEFAULT_CORPUS, help="Directory of .txt 
         return time.perf_counter() - t0, out
 
     def plain(docs) -> float:
-        disabled = [p for p in NEWSMON_PIPES if p in nlp.pipe_names]
+        disabled = [p for p in nlp.pipe_names if p in NEWSMON_PIPES or p.startswith("newsmon_")]
         with nlp.select_pipes(disable=disabled):
             t0 = time.perf_counter()
             for _ in nlp.pipe(docs, batch_size=batch_size):

@@ -227,3 +227,47 @@ def test_transcript_lines_are_statements_of_their_speakers(nlp):
 def test_want_reports_what_is_wanted(nlp):
     st = one(found(nlp, "Clinton wants the Senate to pass the bill before the summer recess."), "the Senate")
     assert (st.kind, text_of(st.speaker), text_of(st.cue)) == ("indirect", "Clinton", "wants")
+
+
+@pytest.mark.parametrize("text, content, speaker", [
+    # a second cue coordinated with the first, which the parser hung inside the first one's clause
+    ("Roberts said Friday that she thinks the video should be released but said the question is the timing.",
+     "the question is the timing", "Roberts"),
+    # a participle after a comma goes on with the speaker of the cue before it, wherever the parser hung it
+    ('"The American people do not agree with him," Sanders said, suggesting a few questions for the debate.',
+     "a few questions for the debate", "Sanders"),
+])
+def test_speaker_of_a_cue_from_the_clause_above(nlp, text, content, speaker):
+    st = one(found(nlp, text), content)
+    assert text_of(st.speaker) == speaker
+
+
+@pytest.mark.parametrize("cue", ["hopes", "hoped", "is hoping"])
+def test_forms_the_model_lemmatizes_wrongly(nlp, cue):
+    # the model's lemma of "hoping", "hoped" and "hopes" is "hop"
+    st = one(found(nlp, f"The senator {cue} that the talks will succeed."), "that the talks will succeed")
+    assert text_of(st.speaker) == "The senator"
+
+
+def test_quote_after_a_noun_of_saying_and_a_colon(nlp):
+    st = one(found(nlp, 'The mayor issued a statement: "We will appeal this ruling, and we will win."'), "We will appeal")
+    assert (st.kind, text_of(st.speaker), text_of(st.cue)) == ("direct", "The mayor", "statement")
+
+
+def test_a_headline_is_not_parsed_into_the_first_paragraph(nlp):
+    doc = nlp("In Avoiding Tax, Trump Is Merely a Small Fry\n\nNot paying taxes ''makes me smart,'' Donald J. Trump "
+              "said last week.")
+    assert [s.text.strip() for s in doc.sents][:2] == ["In Avoiding Tax, Trump Is Merely a Small Fry",
+                                                       "Not paying taxes ''makes me smart,'' Donald J. Trump said last week."]
+    st = one([(st, st.text(doc)) for st in doc._.statements], "Not paying taxes")
+    assert text_of(st.speaker) == "Donald J. Trump"
+
+
+@pytest.mark.parametrize("text, speaker", [
+    ("Smith, a longtime supporter of the trade agreement, spoke on Monday.", "Smith"),
+    ("Jones is a vocal critic of the trade agreement.", "Jones"),
+    ("Critics of the trade agreement gathered outside the building.", "Critics"),
+])
+def test_nouns_of_a_view_and_who_holds_it(nlp, text, speaker):
+    st = one(found(nlp, text), "the trade agreement")
+    assert text_of(st.speaker) == speaker

@@ -3,7 +3,7 @@
 The Faust agents, the CLI (`newsmon extract`, `newsmon eval`) and the tests all call these functions.
 Where things are: `pipeline` (the ordered components, loading, `extract_texts`), `conversion` (Doc to
 `Extraction` to indexed records), `cli` (`newsmon extract`), `evaluate` (`newsmon eval`), and one module
-per component (`gazetteer`, `places`, `entities`, `dates`, `statements`, `speakers`, `events`,
+per component (`paragraphs`, `gazetteer`, `places`, `entities`, `dates`, `statements`, `speakers`, `events`,
 `relevance`), each reading its data file through `datafiles`.
 """
 

@@ -229,11 +229,14 @@ def count_frames(docs: Sequence[Document], parsed: Iterable, extend=None) -> dic
     return stats
 
 
-def select_frames(stats: dict[tuple[str, str], list[int]], min_hits: int, min_precision: float) -> dict[str, list[str]]:
-    """Keep the frames that are right often enough; `ccomp` first, then by precision."""
+def select_frames(stats: dict[tuple[str, str], list[int]], min_hits: int, min_precision: float,
+                  min_noun_precision: float | None = None) -> dict[str, list[str]]:
+    """Keep the frames that are right often enough; `ccomp` first, then by precision. Noun and adjective
+    frames ("/n", "/a") may have a cut of their own (`min_noun_precision`): their complements are rarer."""
     frames: dict[str, list[tuple[float, str]]] = {}
     for (lemma, ctype), (n, k) in stats.items():
-        if k >= min_hits and k / n >= min_precision:
+        cut = min_noun_precision if min_noun_precision is not None and "/" in lemma else min_precision
+        if k >= min_hits and k / n >= cut:
             frames.setdefault(lemma, []).append((2.0 if ctype == "ccomp" else k / n, ctype))
     return {lemma: [c for _, c in sorted(v, reverse=True)] for lemma, v in sorted(frames.items())}
 
@@ -242,19 +245,22 @@ def select_frames(stats: dict[tuple[str, str], list[int]], min_hits: int, min_pr
 def polnear_frames(split: str = typer.Option("train", help="Split to learn from (never the held-out one)."),
                    root: Path = typer.Option(DEFAULT_POLNEAR_ROOT),
                    out: Path = typer.Option(data_path("frames.yaml")),
-                   min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.3)) -> None:
+                   min_hits: int = typer.Option(3), min_precision: float = typer.Option(0.3),
+                   min_noun_precision: float = typer.Option(0.2, help="The cut for noun and adjective frames.")) -> None:
     """Learn the cue frames (lemma -> complement types) of `newsmon_statements` from a PolNeAR split."""
     from newsmon.processors.extraction import load_pipeline
     from newsmon.processors.extraction.statements import StatementFinder, load_cues
 
     docs = load_polnear(root, split)
     nlp = load_pipeline()
-    disabled = [n for n in nlp.pipe_names if n not in ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")]
+    disabled = [n for n in nlp.pipe_names
+                if n not in ("tok2vec", "newsmon_paragraphs", "tagger", "parser", "attribute_ruler", "lemmatizer")]
     finder = StatementFinder(load_cues("cues.yaml"))
     with nlp.select_pipes(disable=disabled):
         stats = count_frames(docs, nlp.pipe((d.text for d in docs), batch_size=32), finder.to_sentence_end)
-    frames = select_frames(stats, min_hits, min_precision)
-    write_frames(frames, out, f"--split {split} --min-hits {min_hits} --min-precision {min_precision}")
+    frames = select_frames(stats, min_hits, min_precision, min_noun_precision)
+    write_frames(frames, out, f"--split {split} --min-hits {min_hits} --min-precision {min_precision} "
+                              f"--min-noun-precision {min_noun_precision}")
     typer.echo(f"{len(frames)} lemmas written to {out}")
 
 

@@ -21,7 +21,8 @@ from spacy.tokens import Doc
 
 # the modules register their factories and extensions with spaCy on import
 from newsmon.processors.extraction import (dates, entities, events, foreign_entities,  # noqa: F401
-                                           foreign_statements, gazetteer, places, relevance, speakers, statements)
+                                           foreign_statements, gazetteer, paragraphs, places, relevance, speakers,
+                                           statements)
 from newsmon.processors.extraction.conversion import records_of, to_extraction
 from newsmon.processors.extraction.language import decide_language
 from newsmon.processors.extraction.multilingual import ScriptTokenizer, supported_languages
@@ -77,8 +78,11 @@ def load_pipeline(settings: Settings | None = None) -> Language:
 
 
 def add_components(nlp: Language, settings: Settings | None = None) -> Language:
-    """Add newsmon's components to a loaded model, in order, and check what each needs is there."""
+    """Add newsmon's components to a loaded model, in order, and check what each needs is there; a model
+    with a parser first gets `newsmon_paragraphs` before it (a line break ends a sentence)."""
     settings = settings or Settings()
+    if "parser" in nlp.pipe_names and "newsmon_paragraphs" not in nlp.pipe_names:
+        nlp.add_pipe("newsmon_paragraphs", before="parser")
     for name, config in COMPONENTS:
         nlp.add_pipe(name, config=config(settings))
     return check_pipeline(nlp)

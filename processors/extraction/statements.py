@@ -68,6 +68,7 @@ class Cues:
     open_quotes: frozenset[str]
     close_quotes: frozenset[str]
     straight_quotes: frozenset[str]
+    agent_nouns: frozenset[str] = frozenset()
     frames: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -82,7 +83,7 @@ def load_cues(path: str | Path, frames_path: str | Path | None = None) -> Cues:
     frames.update({str(k).lower(): tuple(v) for k, v in (raw.get("frames") or {}).items()})  # set by hand
     for lemma in raw.get("not_cues") or ():
         frames.pop(str(lemma).lower(), None)
-    return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k, []))
+    return Cues(**{k: frozenset(str(v) if k.endswith("quotes") else str(v).lower() for v in raw.get(k) or [])
                    for k in Cues.__dataclass_fields__ if k != "frames"}, frames=frames)
 
 
@@ -445,6 +446,8 @@ class StatementFinder:
                 break
             if self.is_cue(t) and t.lower_ not in self.cues.source_preps:
                 return t
+            if t.pos_ == "NOUN" and frame_key(t) in self.cues.frames and j == colon.start - 1:
+                return t  # "X issued a statement:"
         return None
 
     def _dash_attribution(self, doc: Doc, text: str, q: _Quote) -> None:
@@ -586,7 +589,7 @@ class StatementFinder:
     def is_cue(self, t: Token) -> bool:
         if t.lower_ in self.cues.source_preps:
             return any(c.lower_ == "to" for c in t.children)
-        return t.pos_ in ("VERB", "AUX") and t.lemma_.lower() in self._verbs
+        return t.pos_ in ("VERB", "AUX") and lemma_of(t) in self._verbs
 
     def roles(self, cue: Token) -> tuple[Span | None, Span | None, Span | None]:
         """(speaker, via, addressee) mentions of a cue."""
@@ -608,6 +611,18 @@ class StatementFinder:
             poss = _child(cue, "poss")
             if poss is not None:
                 return (_phrase(poss), None, None)
+            by = next((c for c in cue.children if c.dep_ == "prep" and c.lower_ in ("by", "from")), None)
+            agent = _child(by, "pobj") if by is not None else None
+            if agent is not None and agent.pos_ in ("PROPN", "NOUN", "PRON"):
+                return (_phrase(agent), None, None)  # "a statement by the ministry", "a warning from X"
+            if cue.dep_ == "appos" and cue.head.pos_ in ("PROPN", "NOUN"):
+                head = _phrase(cue.head)  # "X, a supporter of Y": X
+                return (_trim(cue.doc, head.start, max(head.start + 1, min(head.end, cue.left_edge.i))), None, None)
+            if cue.dep_ == "attr" and cue.head.pos_ in ("AUX", "VERB"):
+                subj = _subject(cue.head)  # "X is a supporter of Y"
+                return (_phrase(subj) if subj is not None else None, None, None)
+            if cue.lemma_.lower() in self.cues.agent_nouns:
+                return (_trim(cue.doc, cue.left_edge.i, cue.i + 1), None, None)  # "supporters of Y say"
             if cue.dep_ in ("dobj", "pobj") and cue.head.pos_ in ("VERB", "ADP"):
                 verb = cue.head if cue.head.pos_ == "VERB" else cue.head.head
                 subj = _subject(verb)
@@ -616,9 +631,9 @@ class StatementFinder:
         agent = _child(_child(cue, "agent"), "pobj")
         if agent is not None and _has_subject(cue):
             return (_phrase(agent), None, None)  # "X was reported by Y": Y speaks
-        subj = _subject(cue.head if cue.pos_ == "ADJ" and cue.dep_ == "acomp" else cue)
+        subj = self._reporter_of_participle(cue) or _subject(cue.head if cue.pos_ == "ADJ" and cue.dep_ == "acomp" else cue)
         if subj is None and cue.pos_ == "VERB":
-            subj = _noun_before(cue) or _subject_after(cue)
+            subj = _noun_before(cue) or _subject_after(cue) or _ancestor_subject(cue)
         addressee = None
         if cue.lemma_.lower() == "tell":
             obj = _child(cue, "dobj") or _child(cue, "dative")
@@ -627,6 +642,17 @@ class StatementFinder:
         if speaker is not None and _line_break_between(speaker, cue):
             speaker = _line_subject(cue)  # the parse ran over a paragraph end ("The Latest ...:\n\nX says")
         return (speaker, None, addressee)
+
+    def _reporter_of_participle(self, cue: Token) -> Token | None:
+        """The speaker of a participle clause after a comma that closes what another cue reports ("X
+        said A, arguing that B"): the subject of that cue, not of the verb the parser hung the clause on."""
+        if not (cue.tag_ == "VBG" and cue.dep_ in ("advcl", "xcomp", "conj") and cue.i > 0
+                and cue.doc[cue.i - 1].text == ","):
+            return None
+        for a in cue.ancestors:
+            if self.is_cue(a) and a.i < cue.i:
+                return _subject(a)
+        return None
 
     @staticmethod
     def _source_phrase_range(cue: Token) -> tuple[int, int]:
@@ -814,7 +840,22 @@ def _outermost(statements: list[StatementSpan]) -> list[StatementSpan]:
 def frame_key(t: Token) -> str:
     """Frames are keyed by lemma, with `/n` for nouns ("claim/n": "the claim that ...") and `/a` for
     adjectives ("confident/a": "is confident that ...")."""
-    return t.lemma_.lower() + {"NOUN": "/n", "ADJ": "/a"}.get(t.pos_, "")
+    return lemma_of(t) + {"NOUN": "/n", "ADJ": "/a"}.get(t.pos_, "")
+
+
+@lru_cache(maxsize=1)
+def _lemma_fixes() -> dict[str, str]:
+    return {str(k).lower(): str(v).lower() for k, v in (read_yaml("cues.yaml").get("lemma_fixes") or {}).items()}
+
+
+def lemma_of(t: Token) -> str:
+    """The token's lowercase lemma; for a verb form the model lemmatizes wrongly ("hoping" -> "hop"),
+    the right one (`lemma_fixes` in data/cues.yaml)."""
+    if t.pos_ in ("VERB", "AUX"):
+        fixed = _lemma_fixes().get(t.lower_)
+        if fixed is not None:
+            return fixed
+    return t.lemma_.lower()
 
 
 def _passive_subject(cue: Token) -> Token | None:
@@ -860,6 +901,16 @@ def _subject(cue: Token) -> Token | None:
         if t.dep_ in ("relcl", "acl") and t.head.pos_ in ("NOUN", "PROPN", "PRON"):
             return t.head  # "Smith, who said ..." / "a statement announcing ..."
         return None
+    return None
+
+
+def _ancestor_subject(cue: Token) -> Token | None:
+    """The subject of the nearest verb above a cue that has one."""
+    for a in cue.ancestors:
+        if a.pos_ in ("VERB", "AUX"):
+            subj = next((c for c in a.children if c.dep_ in ("nsubj",)), None)
+            if subj is not None and subj.pos_ in ("PROPN", "NOUN", "PRON") and subj.tag_ not in ("WP", "WDT"):
+                return subj
     return None
 
 

@@ -271,3 +271,14 @@ def test_a_headline_is_not_parsed_into_the_first_paragraph(nlp):
 def test_nouns_of_a_view_and_who_holds_it(nlp, text, speaker):
     st = one(found(nlp, text), "the trade agreement")
     assert text_of(st.speaker) == speaker
+
+
+@pytest.mark.parametrize("text, content", [
+    ("Warren mentioned the fake accounts as evidence that the bank pressured its workers.",
+     "the fake accounts as evidence that the bank pressured its workers"),
+    ("Clinton mentioned his remarks as examples of how he insulted women.",
+     "his remarks as examples of how he insulted women"),
+])
+def test_an_object_runs_on_to_what_the_cue_calls_it(nlp, text, content):
+    (st, found_content), = found(nlp, text)
+    assert found_content == content

@@ -715,7 +715,18 @@ def _by_phrase(t: Token) -> Token | None:
 
 
 def complement_tokens(cue: Token, ctype: str) -> list[Token]:
-    """The tokens of one complement type of a cue (empty when the cue has none)."""
+    """The tokens of one complement type of a cue (empty when the cue has none); an object with what the
+    cue calls it runs on to the `as` phrase ("cited X as an example of Y", "referred to X as Y")."""
+    toks = _complement_tokens(cue, ctype)
+    if toks and ctype in _WITH_AS:
+        last = max(t.i for t in toks)
+        as_ = next((c for c in cue.children if c.dep_ == "prep" and c.lower_ == "as" and c.i > last), None)
+        if as_ is not None:
+            toks = [*toks, *cue.doc[last + 1:as_.right_edge.i + 1]]
+    return toks
+
+
+def _complement_tokens(cue: Token, ctype: str) -> list[Token]:
     if ctype.startswith("prep_"):
         for c in cue.children:
             if c.dep_ == "prep" and c.lower_ == ctype[5:]:
@@ -746,7 +757,8 @@ def complement_tokens(cue: Token, ctype: str) -> list[Token]:
     return toks
 
 
-_OBJECT_FIRST = frozenset({"xcomp"})  # "urged Congress to act": the object belongs to what is urged
+_OBJECT_FIRST = frozenset({"xcomp"})
+_WITH_AS = frozenset({"dobj", "what"})  # "urged Congress to act": the object belongs to what is urged
 
 
 def _object_before(cue: Token, toks: list[Token]) -> list[Token]:

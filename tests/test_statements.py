@@ -282,3 +282,10 @@ def test_nouns_of_a_view_and_who_holds_it(nlp, text, speaker):
 def test_an_object_runs_on_to_what_the_cue_calls_it(nlp, text, content):
     (st, found_content), = found(nlp, text)
     assert found_content == content
+
+
+def test_a_clause_reports_the_poll_it_hangs_in_on(nlp):
+    (st, content), = found(nlp, "In a CBS News poll released Sunday, Clinton leads Trump by six points.")
+    assert content == "Clinton leads Trump by six points"
+    assert (text_of(st.speaker), text_of(st.cue)) == ("a CBS News poll released Sunday", "In")
+    assert found(nlp, "Clinton still leads in the polls.") == []

@@ -69,6 +69,7 @@ class Cues:
     close_quotes: frozenset[str]
     straight_quotes: frozenset[str]
     agent_nouns: frozenset[str] = frozenset()
+    survey_nouns: frozenset[str] = frozenset()
     frames: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -502,6 +503,9 @@ class StatementFinder:
         used = {st.cue.start for st in direct if st.cue is not None and not st.partial}
         out: list[StatementSpan] = []
         for t in doc:
+            if self._in_survey(t) and not _inside(t.idx, quoted):
+                out.extend(self._survey_finding(t))
+                continue
             if t.i in used or not (self.is_cue(t) or frame_key(t) in self.cues.frames) or _inside(t.idx, quoted):
                 continue
             content = self.content_of(t)
@@ -515,6 +519,23 @@ class StatementFinder:
             out.append(StatementSpan(content=(s, e), kind="indirect", speaker=speaker, cue=self._cue_span(t),
                                      via=via, addressee=addressee))
         return out
+
+    def _in_survey(self, t: Token) -> bool:
+        """Whether `t` is the "in" of "in a poll" hung on a clause whose verb is no cue of its own."""
+        if t.lower_ != "in" or t.dep_ != "prep" or t.head.pos_ not in ("VERB", "AUX") or self.is_cue(t.head):
+            return False
+        obj = _child(t, "pobj")
+        return obj is not None and obj.tag_ == "NN" and obj.lemma_.lower() in self.cues.survey_nouns
+
+    def _survey_finding(self, t: Token) -> list[StatementSpan]:
+        """"In a CBS News poll, Clinton leads": the clause without the phrase, with the survey as speaker."""
+        drop = set(range(t.left_edge.i, t.right_edge.i + 1))
+        toks = [u for u in t.head.subtree if u.i not in drop]
+        content = char_range(_in_paragraph(t, toks), t.doc)
+        if content is None or t.right_edge.i <= t.i:
+            return []
+        return [StatementSpan(content=content, kind="indirect", speaker=_trim(t.doc, t.i + 1, t.right_edge.i + 1),
+                              cue=t.doc[t.i:t.i + 1])]
 
     def content_of(self, cue: Token) -> tuple[int, int] | None:
         """The character range of what a cue reports: its clausal complement, the clause around

@@ -289,3 +289,9 @@ def test_a_clause_reports_the_poll_it_hangs_in_on(nlp):
     assert content == "Clinton leads Trump by six points"
     assert (text_of(st.speaker), text_of(st.cue)) == ("a CBS News poll released Sunday", "In")
     assert found(nlp, "Clinton still leads in the polls.") == []
+
+
+def test_whom_people_support_is_their_stance(nlp):
+    (st, content), = found(nlp, "About three-quarters of Republicans support a temporary ban on Muslims entering the country.")
+    assert content == "a temporary ban on Muslims entering the country"
+    assert text_of(st.speaker) == "About three-quarters of Republicans"

@@ -291,7 +291,12 @@ def test_a_clause_reports_the_poll_it_hangs_in_on(nlp):
     assert found(nlp, "Clinton still leads in the polls.") == []
 
 
-def test_whom_people_support_is_their_stance(nlp):
-    (st, content), = found(nlp, "About three-quarters of Republicans support a temporary ban on Muslims entering the country.")
-    assert content == "a temporary ban on Muslims entering the country"
-    assert text_of(st.speaker) == "About three-quarters of Republicans"
+@pytest.mark.parametrize("text, content, speaker", [
+    ("About three-quarters of Republicans support a temporary ban on Muslims entering the country.",
+     "a temporary ban on Muslims entering the country", "About three-quarters of Republicans"),
+    ("Thirty-nine percent of all Americans viewed the candidate favorably.", "the candidate favorably",
+     "Thirty-nine percent of all Americans"),
+])
+def test_whom_people_support_is_their_stance(nlp, text, content, speaker):
+    (st, found_content), = found(nlp, text)
+    assert (found_content, text_of(st.speaker)) == (content, speaker)

@@ -296,6 +296,9 @@ def test_a_clause_reports_the_poll_it_hangs_in_on(nlp):
      "a temporary ban on Muslims entering the country", "About three-quarters of Republicans"),
     ("Thirty-nine percent of all Americans viewed the candidate favorably.", "the candidate favorably",
      "Thirty-nine percent of all Americans"),
+    ("The senator believes in free trade with Mexico.", "free trade with Mexico", "The senator"),
+    ("Most voters believe the allegations against the governor.", "the allegations against the governor",
+     "Most voters"),
 ])
 def test_whom_people_support_is_their_stance(nlp, text, content, speaker):
     (st, found_content), = found(nlp, text)

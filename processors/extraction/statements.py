@@ -778,8 +778,8 @@ def _complement_tokens(cue: Token, ctype: str) -> list[Token]:
     return toks
 
 
-_OBJECT_FIRST = frozenset({"xcomp"})
-_WITH_AS = frozenset({"dobj", "what"})  # "urged Congress to act": the object belongs to what is urged
+_OBJECT_FIRST = frozenset({"xcomp"})  # "urged Congress to act": the object belongs to what is urged
+_WITH_AS = frozenset({"dobj", "what"})  # an object that runs on to the cue's "as" phrase ("cited X as Y")
 
 
 def _object_before(cue: Token, toks: list[Token]) -> list[Token]:
